@@ -1,0 +1,79 @@
+"""What a check is: a self-describing unit (ID, severity, title, risk, remediation, IAM actions it needs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..catalog import DEFAULT_SEVERITY
+from ..collect.aws import AccountSnapshot
+from ..collect.issuer import IssuerReport
+from ..config import Config, Connector
+from ..findings import Finding, Severity
+
+
+@dataclass
+class CheckContext:
+    """Everything a check may read for one connector in one account. Checks never call AWS themselves."""
+
+    config: Config
+    connector: Connector
+    snapshot: AccountSnapshot
+    issuer: IssuerReport | None
+    now: Any  # datetime (UTC); injected so tests can move time
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Check:
+    id: ClassVar[str]
+    title: ClassVar[str]
+    risk: ClassVar[str] = ""
+    remediation: ClassVar[str]
+    # IAM actions the monitor's role needs for this check (the CDK execution role is built from these).
+    permissions: ClassVar[tuple[str, ...]] = ()
+    # Snapshot parts this check reads; if one could not be read completely the check does not run
+    # (MONITOR_ACCESS_DENIED / MONITOR_CHECK_ERROR already say why).
+    needs: ClassVar[tuple[str, ...]] = ()
+    # "connector": run once per connector; "account": once per scanned account.
+    scope: ClassVar[str] = "connector"
+
+    @property
+    def default_severity(self) -> Severity:
+        return DEFAULT_SEVERITY[self.id]
+
+    def run(self, ctx: CheckContext) -> Iterable[Finding]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def finding(
+        self,
+        ctx: CheckContext,
+        resource_arn: str,
+        message: str,
+        *,
+        severity: Severity | None = None,
+        remediation: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Finding:
+        """Build a finding; an explicit per-connector severity in the config wins over the check's own choice."""
+        chosen = severity or self.default_severity
+        chosen = ctx.connector.severities.get(self.id, chosen)
+        return Finding(
+            check_id=self.id,
+            severity=chosen,
+            connector=ctx.connector.name,
+            account=ctx.snapshot.account_id,
+            resource_arn=resource_arn,
+            message=message,
+            remediation=remediation or self.remediation,
+            title=self.title,
+            details=details or {},
+        )
+
+
+def provider_arn(ctx: CheckContext) -> str:
+    """ARN of the connector's provider, as it is or as it would be if it existed."""
+    existing = ctx.snapshot.provider_for(ctx.connector.issuer)
+    if existing:
+        return existing.arn
+    return f"arn:{ctx.snapshot.partition}:iam::{ctx.snapshot.account_id}:oidc-provider/{ctx.connector.issuer_key}"

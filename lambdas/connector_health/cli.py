@@ -1,0 +1,125 @@
+"""The `connector-health` command line.
+
+Exit status (PRODUCT.md): 0 no finding at or above --fail-on, 1 some, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from .findings import Severity
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own default is also 2)
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _severity(value: str) -> Severity:
+    try:
+        return Severity.parse(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid severity {value!r}; use one of {', '.join(s.value for s in Severity)}"
+        ) from None
+
+
+def _default_config() -> str:
+    return os.environ.get("CONNECTOR_HEALTH_CONFIG", "connector-health.yaml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="connector-health", description="Health and drift monitor for OIDC web-identity connectors into AWS.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = sub.add_parser("check", help="scan the account of the current AWS credentials")
+    check.add_argument("--config", default=_default_config(), help="YAML config (default: $CONNECTOR_HEALTH_CONFIG or connector-health.yaml)")
+    check.add_argument("--format", choices=("table", "json"), default="table")
+    check.add_argument("--fail-on", type=_severity, default="high", help="lowest severity that makes the exit status 1 (default high)")
+
+    sandbox = sub.add_parser("sandbox", help="run the emulated environment (moto + local TLS issuer) in the background")
+    sandbox.add_argument("action", choices=("up", "down", "status"))
+    sandbox.add_argument("--dir", type=Path, default=None, help="state directory of the background sandbox")
+
+    sub.add_parser("demo", help="the scripted story on the sandbox (what `make demo` runs)")
+    return parser
+
+
+def _fail(message: str, status: int = EXIT_USAGE) -> int:
+    print(f"connector-health: {message}", file=sys.stderr)
+    return status
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+
+    from .engine import scan_account
+    from .output import exit_status, findings_json, render_table
+
+    if args.format == "table" and sys.stderr.isatty():
+        from rich.console import Console
+
+        with Console(stderr=True).status("Scanning the account and its issuers..."):
+            result = scan_account(config)
+    else:
+        result = scan_account(config)
+    if args.format == "json":
+        print(findings_json(result.findings, result.summary()))
+    else:
+        render_table(result.findings, result.summary())
+    return exit_status(result.findings, args.fail_on)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import daemon
+
+    directory = args.dir or daemon.DEFAULT_DIR
+    if args.action == "up":
+        try:
+            env = daemon.up(directory)
+        except RuntimeError as exc:
+            return _fail(str(exc), 1)
+        for name, value in env.items():
+            print(f"export {name}={shlex.quote(value)}")
+        print(f"# sandbox running; stop it with: connector-health sandbox down{' --dir ' + str(directory) if args.dir else ''}",
+              file=sys.stderr)
+        return EXIT_OK
+    if args.action == "status":
+        pid = daemon.running_pid(directory)
+        print(f"running (pid {pid})" if pid else "not running")
+        return EXIT_OK if pid else 1
+    stopped = daemon.down(directory)
+    print("sandbox stopped" if stopped else "no sandbox was running", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"check": cmd_check, "sandbox": cmd_sandbox, "demo": cmd_demo}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

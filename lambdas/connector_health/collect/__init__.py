@@ -1,0 +1,1 @@
+"""Collectors: the account snapshot (IAM) and the live issuer inspection (HTTPS, TLS)."""

@@ -1,0 +1,256 @@
+"""One pass over an account's IAM: roles, managed policy documents and OIDC providers, into typed objects.
+
+Checks never call boto3; they read the `AccountSnapshot`. A read that fails is recorded in
+`snapshot.read_errors` (AccessDenied becomes MONITOR_ACCESS_DENIED naming the action, anything else
+MONITOR_CHECK_ERROR) and the parts it would have filled are marked unavailable, so checks that depend on
+them stay silent instead of reporting e.g. a provider as missing when it merely could not be listed.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+ACCESS_DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "UnrecognizedClientException"}
+)
+
+# Standard/adaptive retry modes handle IAM's "Throttling: Rate exceeded" (FACTS.md); no loops of our own.
+BOTO_CONFIG = BotoConfig(
+    retries={"mode": "adaptive", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=20,
+    user_agent_extra="connector-health",
+)
+
+
+@dataclass(frozen=True)
+class ReadError:
+    action: str  # IAM action, e.g. "iam:GetAccountAuthorizationDetails"
+    code: str
+    message: str
+    resource: str = "*"
+
+    @property
+    def access_denied(self) -> bool:
+        return self.code in ACCESS_DENIED_CODES
+
+
+@dataclass
+class ManagedPolicy:
+    arn: str
+    name: str
+    default_version_id: str
+    document: Any  # parsed JSON (dict) or whatever IAM returned
+    aws_managed: bool
+
+
+@dataclass
+class AttachedPolicy:
+    name: str
+    arn: str
+
+
+@dataclass
+class Role:
+    name: str
+    arn: str
+    path: str
+    trust_policy: Any  # parsed JSON as boto3 returned it (dict), or a string if it could not be decoded
+    inline_policies: dict[str, Any] = field(default_factory=dict)
+    attached_policies: list[AttachedPolicy] = field(default_factory=list)
+    boundary_arn: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    last_used: str | None = None
+
+
+@dataclass
+class OidcProvider:
+    arn: str
+    url: str  # always with https://
+    client_ids: list[str]
+    thumbprints: list[str]
+    create_date: str | None = None
+
+    @property
+    def key(self) -> str:
+        return provider_key(self.url)
+
+
+def provider_key(url: str) -> str:
+    """How IAM names a provider: URL without scheme, host lower-cased, path kept as written."""
+    rest = url.strip()
+    for scheme in ("https://", "http://"):
+        if rest.lower().startswith(scheme):
+            rest = rest[len(scheme):]
+    host, sep, path = rest.partition("/")
+    return host.lower() + sep + path
+
+
+@dataclass
+class AccountSnapshot:
+    account_id: str
+    partition: str = "aws"
+    roles: dict[str, Role] = field(default_factory=dict)
+    managed_policies: dict[str, ManagedPolicy] = field(default_factory=dict)
+    providers: list[OidcProvider] = field(default_factory=list)
+    read_errors: list[ReadError] = field(default_factory=list)
+    # Which parts could be read completely; checks that need a missing part do not run.
+    roles_complete: bool = False
+    providers_complete: bool = False
+    api_calls: dict[str, int] = field(default_factory=dict)
+
+    def role(self, name: str) -> Role | None:
+        return self.roles.get(name)
+
+    def provider_for(self, issuer_url: str) -> OidcProvider | None:
+        key = provider_key(issuer_url)
+        return next((p for p in self.providers if p.key == key), None)
+
+
+def _decode_policy(value: Any) -> Any:
+    """IAM returns policy documents URL-encoded; botocore usually decodes them already."""
+    if isinstance(value, str):
+        text = value
+        if text.startswith("%7B") or text.startswith("%7b"):
+            text = urllib.parse.unquote(text)
+        try:
+            return json.loads(text.lstrip("\ufeff"))
+        except ValueError:
+            return value
+    return value
+
+
+def _error_of(exc: Exception, action: str, resource: str = "*") -> ReadError:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return ReadError(action, str(err.get("Code", "Unknown")), str(err.get("Message", "")), resource)
+    return ReadError(action, exc.__class__.__name__, str(exc), resource)
+
+
+class SnapshotCollector:
+    """Reads one account. `session` is a boto3 Session whose credentials point at that account."""
+
+    def __init__(self, session: boto3.session.Session | None = None, region: str = "us-east-1"):
+        self.session = session or boto3.session.Session()
+        self.region = region
+        self._iam = self.session.client("iam", region_name=region, config=BOTO_CONFIG)
+        self._sts = self.session.client("sts", region_name=region, config=BOTO_CONFIG)
+
+    def _count(self, snap: AccountSnapshot, op: str) -> None:
+        snap.api_calls[op] = snap.api_calls.get(op, 0) + 1
+
+    def collect(self, account_id: str | None = None) -> AccountSnapshot:
+        snap = AccountSnapshot(account_id=account_id or "unknown")
+        if account_id is None:
+            try:
+                self._count(snap, "sts:GetCallerIdentity")
+                ident = self._sts.get_caller_identity()
+                snap.account_id = ident["Account"]
+                snap.partition = ident["Arn"].split(":")[1]
+            except (ClientError, BotoCoreError) as exc:
+                snap.read_errors.append(_error_of(exc, "sts:GetCallerIdentity"))
+        self._collect_authorization_details(snap)
+        self._collect_providers(snap)
+        return snap
+
+    def _collect_authorization_details(self, snap: AccountSnapshot) -> None:
+        action = "iam:GetAccountAuthorizationDetails"
+        try:
+            paginator = self._iam.get_paginator("get_account_authorization_details")
+            pages = paginator.paginate(
+                Filter=["Role", "LocalManagedPolicy", "AWSManagedPolicy"], PaginationConfig={"PageSize": 1000}
+            )
+            for page in pages:
+                self._count(snap, action)
+                for item in page.get("RoleDetailList", []):
+                    role = self._role(item)
+                    snap.roles[role.name] = role
+                for item in page.get("Policies", []):
+                    policy = self._policy(item)
+                    if policy:
+                        snap.managed_policies[policy.arn] = policy
+            snap.roles_complete = True
+        except (ClientError, BotoCoreError) as exc:
+            snap.read_errors.append(_error_of(exc, action))
+
+    @staticmethod
+    def _role(item: dict[str, Any]) -> Role:
+        boundary = item.get("PermissionsBoundary") or {}
+        last_used = (item.get("RoleLastUsed") or {}).get("LastUsedDate")
+        return Role(
+            name=item["RoleName"],
+            arn=item["Arn"],
+            path=item.get("Path", "/"),
+            trust_policy=_decode_policy(item.get("AssumeRolePolicyDocument")),
+            inline_policies={
+                p.get("PolicyName", "?"): _decode_policy(p.get("PolicyDocument")) for p in item.get("RolePolicyList", [])
+            },
+            attached_policies=[
+                AttachedPolicy(p.get("PolicyName", "?"), p.get("PolicyArn", "")) for p in item.get("AttachedManagedPolicies", [])
+            ],
+            boundary_arn=boundary.get("PermissionsBoundaryArn"),
+            tags={t.get("Key", ""): t.get("Value", "") for t in item.get("Tags", [])},
+            last_used=str(last_used) if last_used else None,
+        )
+
+    @staticmethod
+    def _policy(item: dict[str, Any]) -> ManagedPolicy | None:
+        default = item.get("DefaultVersionId")
+        document = None
+        for version in item.get("PolicyVersionList", []):
+            if version.get("IsDefaultVersion") or version.get("VersionId") == default:
+                document = _decode_policy(version.get("Document"))
+                break
+        arn = item.get("Arn", "")
+        return ManagedPolicy(
+            arn=arn,
+            name=item.get("PolicyName", arn.rsplit("/", 1)[-1]),
+            default_version_id=default or "",
+            document=document,
+            aws_managed=":aws:policy/" in arn,
+        )
+
+    def _collect_providers(self, snap: AccountSnapshot) -> None:
+        try:
+            self._count(snap, "iam:ListOpenIDConnectProviders")
+            listed = self._iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", [])
+        except (ClientError, BotoCoreError) as exc:
+            snap.read_errors.append(_error_of(exc, "iam:ListOpenIDConnectProviders"))
+            return
+        complete = True
+        for entry in listed:
+            arn = entry.get("Arn", "")
+            try:
+                self._count(snap, "iam:GetOpenIDConnectProvider")
+                got = self._iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                    continue  # deleted between list and get
+                snap.read_errors.append(_error_of(exc, "iam:GetOpenIDConnectProvider", arn))
+                complete = False
+                continue
+            except BotoCoreError as exc:
+                snap.read_errors.append(_error_of(exc, "iam:GetOpenIDConnectProvider", arn))
+                complete = False
+                continue
+            url = got.get("Url") or arn.split(":oidc-provider/", 1)[-1]
+            if not url.lower().startswith("https://"):
+                url = "https://" + url  # IAM (and moto) return the URL without its scheme
+            created = got.get("CreateDate")
+            snap.providers.append(
+                OidcProvider(
+                    arn=arn,
+                    url=url,
+                    client_ids=list(got.get("ClientIDList", [])),
+                    thumbprints=[t.lower() for t in got.get("ThumbprintList", [])],
+                    create_date=str(created) if created else None,
+                )
+            )
+        snap.providers_complete = complete

@@ -1,0 +1,399 @@
+"""The configuration: one YAML file, one typed model, validated once.
+
+Every validation error becomes a `ConfigError` whose one-line message names the field, the bad value and
+the fix. `load_config` is the only entry point; the CLI turns `ConfigError` into exit status 2 and
+`app.py` into a failed synth.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .catalog import DEFAULT_SEVERITY
+from .findings import Severity
+from .presets import PRESET_NAMES, Preset, RoleSpec, load_preset
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for a person (one line)."""
+
+
+SeverityName = Literal["critical", "high", "medium", "low", "info"]
+
+
+def validate_issuer_url(value: str) -> str:
+    """IAM's rules for a provider URL (FACTS.md), except that a port is allowed for local issuers."""
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be an https:// URL such as https://token.actions.githubusercontent.com")
+    parts = urlsplit(value)
+    if parts.scheme != "https":
+        raise ValueError("must start with https:// (IAM accepts only HTTPS issuers)")
+    if not parts.hostname:
+        raise ValueError("has no host name; write it as https://HOST[/PATH]")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query string or fragment (IAM rejects them)")
+    if len(value) > 255:
+        raise ValueError("is longer than the 255 characters IAM allows")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"has an invalid port ({exc})") from None
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EntraClientCredentials(_Strict):
+    type: Literal["entra-client-credentials"]
+    tenant_id: str
+    client_id: str
+    scope: str
+    secret_arn: str | None = None
+    secret_env: str | None = None
+    # Token endpoint base; the default is Microsoft's. The sandbox points it at the local issuer.
+    authority: str = "https://login.microsoftonline.com"
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> "EntraClientCredentials":
+        if bool(self.secret_arn) == bool(self.secret_env):
+            raise ValueError("set exactly one of secret_arn (AWS Secrets Manager) or secret_env (environment variable)")
+        return self
+
+
+class FileTokenSource(_Strict):
+    type: Literal["file"]
+    path: str
+
+
+class EnvTokenSource(_Strict):
+    type: Literal["env"]
+    variable: str
+
+
+class CommandTokenSource(_Strict):
+    type: Literal["command"]
+    argv: list[str] = Field(min_length=1)
+    timeout_seconds: float = Field(default=30, gt=0, le=300)
+
+
+TokenSource = Annotated[
+    Union[EntraClientCredentials, FileTokenSource, EnvTokenSource, CommandTokenSource],
+    Field(discriminator="type"),
+]
+
+
+class ConnectorConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    preset: str
+    enabled: bool = True
+    issuer: str | None = None
+    # Replaces the audiences the connector needs (default: those of its roles, or the preset's).
+    audiences: list[str] | None = None
+    # Further audiences that may sit in the provider's ClientIDList without a finding.
+    extra_audiences: list[str] = Field(default_factory=list)
+    # Subset of the preset's plans (default: all of them).
+    plans: list[str] | None = None
+    # Roles to add to (or, for presets without plans, to define) the connector's roles.
+    roles: list[RoleSpec] = Field(default_factory=list)
+    customer_tenant_id: str | None = None
+    # Values of the legitimate caller (e.g. sub: "repo:acme/infra:ref:refs/heads/main").
+    caller: dict[str, str] = Field(default_factory=dict)
+    severities: dict[str, SeverityName] = Field(default_factory=dict)
+    stack_name: str | None = None
+    token_source: TokenSource | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESET_NAMES:
+            raise ValueError(f"unknown preset; use one of {', '.join(PRESET_NAMES)}")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        return None if value is None else validate_issuer_url(value)
+
+    @field_validator("customer_tenant_id")
+    @classmethod
+    def _tenant(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(uuid.UUID(value))
+        except (ValueError, AttributeError, TypeError):
+            raise ValueError("must be the Azure tenant GUID, e.g. 00000000-0000-0000-0000-000000000000") from None
+
+    @field_validator("audiences", "extra_audiences")
+    @classmethod
+    def _audiences(cls, value: list[str] | None) -> list[str] | None:
+        for aud in value or []:
+            if not aud or len(aud) > 255:
+                raise ValueError("each audience must be 1 to 255 characters (IAM's limit for a client ID)")
+        return value
+
+    @field_validator("severities")
+    @classmethod
+    def _severity_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        for check_id in value:
+            if check_id not in DEFAULT_SEVERITY:
+                hint = difflib.get_close_matches(check_id, DEFAULT_SEVERITY, n=1)
+                raise ValueError(
+                    f"unknown check ID {check_id!r}" + (f"; did you mean {hint[0]}?" if hint else "; see CHECKS.md")
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _against_preset(self) -> "ConnectorConfig":
+        preset = load_preset(self.preset)
+        for plan in self.plans or []:
+            if plan not in preset.plans:
+                known = ", ".join(preset.plans) or "none (define `roles` instead)"
+                raise ValueError(f"plans: unknown plan {plan!r} for preset {self.preset}; its plans are: {known}")
+        for required in preset.requires:
+            if required == "issuer" and not (self.issuer or preset.issuer):
+                raise ValueError(f"issuer: preset {self.preset} needs `issuer` (the provider URL, https://...)")
+            if required == "customer_tenant_id" and not self.customer_tenant_id:
+                raise ValueError(f"customer_tenant_id: preset {self.preset} needs the customer's Azure tenant GUID")
+            if required == "audiences" and not (self.audiences or preset.audiences):
+                raise ValueError(f"audiences: preset {self.preset} needs at least one audience")
+        return self
+
+
+class IssuerInspection(_Strict):
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    max_document_bytes: int = Field(default=1_048_576, ge=1024, le=50_000_000)
+    cert_warning_days: int = Field(default=30, ge=1, le=365)
+    cert_critical_days: int = Field(default=7, ge=0, le=365)
+    # The trust store that stands for "AWS's library of trusted root CAs"; default: certifi's bundle.
+    public_ca_bundle: str | None = None
+    max_workers: int = Field(default=8, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _windows(self) -> "IssuerInspection":
+        if self.cert_critical_days > self.cert_warning_days:
+            raise ValueError("cert_critical_days must not exceed cert_warning_days")
+        if self.public_ca_bundle and not Path(self.public_ca_bundle).is_file():
+            raise ValueError(f"public_ca_bundle: file {self.public_ca_bundle!r} does not exist")
+        return self
+
+
+class AlertsConfig(_Strict):
+    emails: list[str] = Field(default_factory=list)
+    min_severity: SeverityName = "medium"
+    reminder_hours: float = Field(default=24, gt=0)
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for email in value:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return value
+
+
+class StateConfig(_Strict):
+    table_name: str | None = None
+    topic_arn: str | None = None
+
+
+class Config(_Strict):
+    version: Literal[1] = 1
+    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+    schedule: str = Field(default="rate(1 hour)", pattern=r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
+    issuer_inspection: IssuerInspection = Field(default_factory=IssuerInspection)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    connectors: list[ConnectorConfig] = Field(min_length=1)
+
+    @field_validator("connectors")
+    @classmethod
+    def _unique_names(cls, value: list[ConnectorConfig]) -> list[ConnectorConfig]:
+        seen: set[str] = set()
+        for conn in value:
+            if conn.name in seen:
+                raise ValueError(f"connector name {conn.name!r} is used twice; names must be unique")
+            seen.add(conn.name)
+        return value
+
+    def resolved_connectors(self) -> list["Connector"]:
+        return [resolve_connector(c) for c in self.connectors if c.enabled]
+
+
+# --------------------------------------------------------------------------------------------------
+# Resolution: preset + overrides -> what the checks read.
+
+
+@dataclass(frozen=True)
+class Connector:
+    name: str
+    preset: Preset
+    issuer: str
+    needed_audiences: tuple[str, ...]
+    accepted_audiences: frozenset[str]
+    roles: tuple[RoleSpec, ...]
+    customer_tenant_id: str | None
+    caller: dict[str, str]
+    severities: dict[str, Severity]
+    stack_name: str | None
+    token_source: Any = None
+    plans: tuple[str, ...] = field(default=())
+
+    @property
+    def issuer_key(self) -> str:
+        """The condition-key prefix IAM uses for this provider: the URL without https://."""
+        return self.issuer.removeprefix("https://")
+
+    def severity_for(self, check_id: str, default: Severity) -> Severity:
+        return self.severities.get(check_id, default)
+
+
+def _fill(template: str, values: dict[str, str | None]) -> str:
+    out = template
+    for key, val in values.items():
+        if val is not None:
+            out = out.replace("{" + key + "}", val)
+    return out
+
+
+def resolve_connector(cfg: ConnectorConfig) -> Connector:
+    preset = load_preset(cfg.preset)
+    values = {"customer_tenant_id": cfg.customer_tenant_id}
+    issuer = cfg.issuer or _fill(preset.issuer or "", values)
+    plans = tuple(cfg.plans if cfg.plans is not None else preset.plans)
+    roles = [r for p in plans for r in preset.plans.get(p, [])] + list(cfg.roles)
+    if cfg.audiences is not None:
+        needed = list(cfg.audiences)
+    elif preset.plans:
+        needed = [r.audience for r in roles if r.audience]
+    else:
+        needed = list(preset.audiences) + [r.audience for r in cfg.roles if r.audience]
+    needed = list(dict.fromkeys(needed))
+    accepted = frozenset(needed) | frozenset(preset.audiences) | frozenset(cfg.extra_audiences)
+    caller = {k: _fill(v, values) for k, v in preset.caller.items()} | dict(cfg.caller)
+    return Connector(
+        name=cfg.name,
+        preset=preset,
+        issuer=issuer,
+        needed_audiences=tuple(needed),
+        accepted_audiences=accepted,
+        roles=tuple(roles),
+        customer_tenant_id=cfg.customer_tenant_id,
+        caller=caller,
+        severities={k: Severity(v) for k, v in cfg.severities.items()},
+        stack_name=cfg.stack_name,
+        token_source=cfg.token_source,
+        plans=plans,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading and error phrasing.
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("entra-client-credentials", "file", "env", "command"):
+            continue  # discriminator tag pydantic inserts into the location
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _phrase(error: dict[str, Any], data: Any) -> str:
+    loc = _loc(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        name = str(error["loc"][-1])
+        parent = _lookup_model_fields(error["loc"][:-1])
+        hint = difflib.get_close_matches(name, parent, n=1)
+        fix = f"did you mean {hint[0]!r}?" if hint else "remove it (see connector-health.example.yaml for every option)"
+        return f"{loc}: unknown option; {fix}"
+    if kind == "missing":
+        return f"{loc}: required option is missing; add it (see connector-health.example.yaml)"
+    msg = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
+    if isinstance(value, dict):  # a rule across several options: the message names the option
+        return f"{loc}: {msg}"
+    if kind in ("string_pattern_mismatch",):
+        fixes = {
+            "name": "use letters, digits, '.', '_' or '-' (up to 63 characters)",
+            "region": "use an AWS region code such as us-east-1",
+            "schedule": "use an EventBridge expression such as rate(1 hour) or cron(0 * * * ? *)",
+        }
+        msg = fixes.get(str(error["loc"][-1]), msg)
+    return f"{loc} = {_short(value)}: {msg}"
+
+
+def _lookup_model_fields(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        fld = getattr(model, "model_fields", {}).get(part)
+        if fld is None:
+            if part == "token_source" or part in ("entra-client-credentials", "file", "env", "command"):
+                return ["type", "tenant_id", "client_id", "scope", "secret_arn", "secret_env", "authority", "path",
+                        "variable", "argv", "timeout_seconds"]
+            return []
+        ann = fld.annotation
+        args = getattr(ann, "__args__", ()) or ()
+        candidates = [ann, *args]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            for c in candidates:
+                for inner in getattr(c, "__args__", ()) or ():
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        model = inner
+    return list(getattr(model, "model_fields", {}))
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must hold a YAML mapping with a `connectors` list, not {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        # A misspelt option explains the "missing" error that usually comes with it: report it first.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
+        more = len(errors) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{source}: {_phrase(first, data)}{suffix}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; pass --config FILE (start from connector-health.example.yaml)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.__class__.__name__}: {exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    return parse_config(data, str(path))

@@ -1,0 +1,135 @@
+"""The engine: collect one snapshot per account, inspect the issuers once, run every check per connector.
+
+Used by the CLI and the Lambda handlers alike. One failing check or one unreachable issuer never stops the
+others: it becomes a finding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from .checks import CheckContext, all_checks
+from .checks.monitor import ACCOUNT_WIDE
+from .collect.aws import AccountSnapshot, SnapshotCollector
+from .collect.issuer import IssuerInspector, IssuerReport
+from .config import Config, Connector
+from .findings import Finding, Severity, sort_findings
+
+# Reads the collector makes for every account; the execution role is built from these plus the checks' own.
+COLLECTOR_PERMISSIONS = (
+    "sts:GetCallerIdentity",
+    "iam:GetAccountAuthorizationDetails",
+    "iam:ListOpenIDConnectProviders",
+    "iam:GetOpenIDConnectProvider",
+)
+
+
+@dataclass
+class ScanResult:
+    account_id: str
+    findings: list[Finding]
+    snapshot: AccountSnapshot
+    issuers: dict[str, IssuerReport]
+    connectors: list[Connector]
+    duration_seconds: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        by_sev = {s.value: 0 for s in Severity}
+        for f in self.findings:
+            by_sev[f.severity.value] += 1
+        return {
+            "account": self.account_id,
+            "connectors": [c.name for c in self.connectors],
+            "findings": len(self.findings),
+            "by_severity": by_sev,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "api_calls": dict(sorted(self.snapshot.api_calls.items())),
+            "tls_handshakes": self.stats.get("tls_handshakes", 0),
+        }
+
+
+def _parts_available(snapshot: AccountSnapshot) -> set[str]:
+    parts = set()
+    if snapshot.roles_complete:
+        parts.add("roles")
+    if snapshot.providers_complete:
+        parts.add("providers")
+    return parts
+
+
+def _error_finding(ctx: CheckContext, check_id: str, exc: Exception) -> Finding:
+    from .checks import get_check
+
+    monitor = get_check("MONITOR_CHECK_ERROR")
+    return monitor.finding(
+        ctx,
+        f"connector:{ctx.connector.name}",
+        f"Check {check_id} could not complete: {exc.__class__.__name__}: {str(exc)[:300]}",
+        details={"check_id": check_id, "error": exc.__class__.__name__},
+    )
+
+
+def scan_account(
+    config: Config,
+    *,
+    session: boto3.session.Session | None = None,
+    account_id: str | None = None,
+    inspector: IssuerInspector | None = None,
+    now: dt.datetime | None = None,
+) -> ScanResult:
+    started = time.monotonic()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    snapshot = SnapshotCollector(session, config.region).collect(account_id)
+    connectors = config.resolved_connectors()
+
+    issuers: dict[str, set[str]] = {}
+    for conn in connectors:
+        if "{" in conn.issuer or not conn.issuer:
+            continue  # MONITOR_CONFIG_ERROR reports it
+        provider = snapshot.provider_for(conn.issuer)
+        issuers.setdefault(conn.issuer, set()).update(provider.thumbprints if provider else ())
+    inspector = inspector or IssuerInspector(config.issuer_inspection)
+    reports = inspector.inspect_all(issuers)
+
+    checks = all_checks()
+    available = _parts_available(snapshot)
+    findings: list[Finding] = []
+    for conn in connectors:
+        ctx = CheckContext(config=config, connector=conn, snapshot=snapshot, issuer=reports.get(conn.issuer), now=now)
+        for check in checks:
+            if check.scope != "connector" or not set(check.needs) <= available:
+                continue
+            try:
+                findings.extend(check.run(ctx))
+            except Exception as exc:  # noqa: BLE001 - a broken check becomes a finding, never a stopped run
+                findings.append(_error_finding(ctx, check.id, exc))
+
+    # Account-scoped checks (MONITOR_*) run once, under a pseudo-connector that stands for all of them.
+    account_conn = Connector(
+        name=ACCOUNT_WIDE, preset=None, issuer="", needed_audiences=(), accepted_audiences=frozenset(), roles=(),
+        customer_tenant_id=None, caller={}, severities={}, stack_name=None,
+    )
+    actx = CheckContext(config=config, connector=account_conn, snapshot=snapshot, issuer=None, now=now)
+    for check in checks:
+        if check.scope != "account":
+            continue
+        try:
+            findings.extend(check.run(actx))
+        except Exception as exc:  # noqa: BLE001
+            findings.append(_error_finding(actx, check.id, exc))
+
+    return ScanResult(
+        account_id=snapshot.account_id,
+        findings=sort_findings(findings),
+        snapshot=snapshot,
+        issuers=reports,
+        connectors=connectors,
+        duration_seconds=time.monotonic() - started,
+        stats={"tls_handshakes": inspector.handshakes},
+    )

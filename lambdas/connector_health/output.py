@@ -1,0 +1,55 @@
+"""Rendering findings: JSON for machines (the stable interface in PRODUCT.md), a table for people."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .findings import Finding, Severity
+
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+
+def findings_json(findings: list[Finding], summary: dict[str, Any]) -> str:
+    return json.dumps({"findings": [f.to_dict() for f in findings], "summary": summary}, indent=2, default=str)
+
+
+def render_table(findings: list[Finding], summary: dict[str, Any], out: TextIO | None = None, *,
+                 console: Console | None = None, show_remediation: bool = True) -> None:
+    console = console or Console(file=out, soft_wrap=False, width=None if out is None else 160)
+    if not findings:
+        console.print(Text("No findings: every check passed.", style="green"))
+    else:
+        table = Table(show_lines=False, header_style="bold", expand=False)
+        table.add_column("Severity", no_wrap=True)
+        table.add_column("Check", no_wrap=True)
+        table.add_column("Connector", no_wrap=True)
+        table.add_column("Finding", overflow="fold")
+        for f in findings:
+            body = Text(f.message)
+            if show_remediation:
+                body.append("\nFix: ", style="bold")
+                body.append(f.remediation)
+            table.add_row(Text(f.severity.value.upper(), style=SEVERITY_STYLE[f.severity]), f.check_id, f.connector, body)
+        console.print(table)
+    counts = ", ".join(f"{n} {sev}" for sev, n in summary.get("by_severity", {}).items() if n)
+    console.print(
+        f"Account {summary.get('account', '?')}: {summary.get('findings', len(findings))} finding(s)"
+        + (f" ({counts})" if counts else "")
+        + f" in {summary.get('duration_seconds', 0):.2f}s",
+        style="bold",
+    )
+
+
+def exit_status(findings: list[Finding], fail_on: Severity) -> int:
+    return 1 if any(f.severity.at_least(fail_on) for f in findings) else 0

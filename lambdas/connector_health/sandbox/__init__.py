@@ -1,0 +1,157 @@
+"""The sandbox: moto in server mode + a local HTTPS OIDC issuer, seeded with a Defender-like account.
+
+`Sandbox` runs both in this process (tests, the demo). `connector-health sandbox up` runs the same thing in a
+detached background process (see daemon.py) and prints `export` lines; `sandbox down` stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# moto reads this when its IAM backend is first created: AWS managed policies (ReadOnlyAccess, ...) must exist.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+from .account import CUSTOMER_TENANT, seed_defender_account  # noqa: E402
+from .issuer import LocalIssuer  # noqa: E402
+from .pki import SandboxPki  # noqa: E402
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+SANDBOX_ACCOUNT = "123456789012"  # moto's default account
+
+
+class Sandbox:
+    def __init__(self, directory: str | Path | None = None, *, issuer_timeout: float = 2.0):
+        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="connector-health-sandbox-")
+        self.directory = Path(directory or self._tmp.name)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.issuer_timeout = issuer_timeout
+        self.pki: SandboxPki | None = None
+        self.issuer: LocalIssuer | None = None
+        self._moto = None
+        self.endpoint_url = ""
+        self.seeded: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "Sandbox":
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        self.pki = SandboxPki(self.directory / "pki")
+        self.issuer = LocalIssuer(self.pki).start()
+        self.seed()
+        return self
+
+    def stop(self) -> None:
+        if self.issuer:
+            self.issuer.stop()
+        if self._moto:
+            self._moto.stop()
+            self._moto = None
+        if self._tmp:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ AWS side
+    def env(self) -> dict[str, str]:
+        """What a process needs to point boto3 and the CLI at this sandbox."""
+        assert self.issuer and self.pki
+        return {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "CONNECTOR_HEALTH_ISSUER_URL": self.issuer.url,
+            "CONNECTOR_HEALTH_CA_BUNDLE": str(self.pki.ca_bundle_path),
+            "CONNECTOR_HEALTH_CONFIG": str(self.config_path),
+        }
+
+    def boto_session(self):
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            region_name="us-east-1",
+        )
+
+    def client(self, service: str):
+        return self.boto_session().client(service, endpoint_url=self.endpoint_url)
+
+    def reset(self) -> None:
+        """Clear the emulated account and seed it again (fresh provider thumbprint for the current chain)."""
+        import requests
+
+        requests.post(f"{self.endpoint_url}/moto-api/reset", timeout=10)
+        self.seed()
+
+    def restore(self) -> None:
+        """Back to the healthy seeded state: issuer controls cleared, trusted chain, fresh account."""
+        assert self.issuer and self.pki
+        issuer = self.issuer
+        issuer.delay_seconds = 0.0
+        issuer.wrong_issuer = None
+        issuer.jwks_override = None
+        issuer.token_error = None
+        if self.pki.root is not self.pki.trusted_root or self.pki.leaf_days_left() < 300:
+            self.pki.switch_to_trusted()
+            issuer.reload_tls()
+        if not issuer.running:
+            issuer.start()
+        self.reset()
+
+    def seed(self) -> None:
+        assert self.issuer and self.pki
+        self.seeded = seed_defender_account(self.client("iam"), self.issuer.url, self.pki.thumbprint)
+        self.write_config()
+
+    # ------------------------------------------------------------------ config
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "connector-health.sandbox.yaml"
+
+    def config_dict(self) -> dict[str, Any]:
+        assert self.issuer and self.pki
+        return {
+            "version": 1,
+            "region": "us-east-1",
+            "issuer_inspection": {
+                "timeout_seconds": self.issuer_timeout,
+                # The sandbox root stands for a public CA (as Microsoft's chain is); see README "Sandbox".
+                "public_ca_bundle": str(self.pki.ca_bundle_path),
+            },
+            "connectors": [
+                {
+                    "name": "defender",
+                    "preset": "defender-for-cloud",
+                    "issuer": self.issuer.url,
+                    "customer_tenant_id": CUSTOMER_TENANT,
+                }
+            ],
+        }
+
+    def write_config(self) -> Path:
+        self.config_path.write_text(
+            "# Written by connector-health sandbox for the seeded Defender-like account.\n"
+            + yaml.safe_dump(self.config_dict(), sort_keys=False),
+            encoding="utf-8",
+        )
+        return self.config_path

@@ -1,0 +1,104 @@
+"""Background sandbox process for `connector-health sandbox up` / `down`.
+
+`up` starts `python -m connector_health.sandbox.daemon --dir DIR` detached, waits for DIR/ready.json and returns;
+the process serves until SIGTERM (`down`). Everything it starts, it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+DEFAULT_DIR = Path(tempfile.gettempdir()) / f"connector-health-sandbox-{os.getuid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def running_pid(directory: Path) -> int | None:
+    try:
+        pid = int((directory / "pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def up(directory: Path = DEFAULT_DIR, timeout: float = 90.0) -> dict[str, str]:
+    """Start the background sandbox (or reuse a running one) and return its environment."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ready = directory / "ready.json"
+    if running_pid(directory) and ready.exists():
+        return json.loads(ready.read_text())
+    ready.unlink(missing_ok=True)
+    log = open(directory / "sandbox.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector_health.sandbox.daemon", "--dir", str(directory)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready.exists():
+            return json.loads(ready.read_text())
+        if proc.poll() is not None:
+            raise RuntimeError(f"the sandbox process exited with status {proc.returncode}; see {directory / 'sandbox.log'}")
+        time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError(f"the sandbox did not become ready within {timeout:.0f}s; see {directory / 'sandbox.log'}")
+
+
+def down(directory: Path = DEFAULT_DIR, timeout: float = 20.0) -> bool:
+    """Stop the background sandbox. Returns False when none was running."""
+    pid = running_pid(directory)
+    (directory / "ready.json").unlink(missing_ok=True)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.1)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def serve(directory: Path) -> None:
+    from . import Sandbox
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sandbox = Sandbox(directory / "state").start()
+    try:
+        (directory / "pid").write_text(str(os.getpid()))
+        env = sandbox.env()
+        tmp = directory / "ready.json.tmp"
+        tmp.write_text(json.dumps(env, indent=1))
+        tmp.replace(directory / "ready.json")
+        stop.wait()
+    finally:
+        sandbox.stop()
+        (directory / "pid").unlink(missing_ok=True)
+        (directory / "ready.json").unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="connector_health.sandbox.daemon")
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    serve(parser.parse_args().dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Configuration: presets resolve, and every error is one line that names the field (CLI exit 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connector_health.cli import main
+from connector_health.config import ConfigError, load_config, parse_config
+from connector_health.presets import PRESET_NAMES, load_preset
+
+REPO = Path(__file__).resolve().parents[2]
+TENANT = "11111111-2222-4333-8444-555555555555"
+
+
+def test_every_preset_loads():
+    for name in PRESET_NAMES:
+        assert load_preset(name).name == name
+
+
+def test_defender_preset_carries_the_template_values():
+    preset = load_preset("defender-for-cloud")
+    assert preset.issuer == "https://sts.windows.net/33e01921-4d64-4f8c-a055-5bdaffd5e33d/"
+    assert len(preset.audiences) == 6
+    assert preset.thumbprints == ["626d44e704d1ceabe3bf0d53397464ac8080142c"]
+    roles = {r.name: r for plan in preset.plans.values() for r in plan}
+    assert roles["CspmMonitorAws"].audience == "api://4d8bed1f-eee7-4d8e-b0dc-8462049a4479"
+    assert "billing:*" in roles["CspmMonitorAws"].expected_deny
+    assert {r.audience for r in roles.values()} == set(preset.audiences)
+    assert preset.caller["session_name"] == "MicrosoftDefenderForClouds_{customer_tenant_id}"
+
+
+def test_defender_connector_resolves_with_overrides():
+    config = parse_config({"connectors": [{
+        "name": "mdc", "preset": "defender-for-cloud", "customer_tenant_id": TENANT.upper(),
+        "plans": ["cspm"], "extra_audiences": ["api://other"], "severities": {"PROVIDER_AUDIENCE_UNEXPECTED": "low"},
+    }]})
+    [conn] = config.resolved_connectors()
+    assert conn.needed_audiences == ("api://4d8bed1f-eee7-4d8e-b0dc-8462049a4479",)
+    assert "api://other" in conn.accepted_audiences and len(conn.accepted_audiences) == 7
+    assert [r.name for r in conn.roles] == ["CspmMonitorAws"]
+    assert conn.caller["session_name"] == f"MicrosoftDefenderForClouds_{TENANT}"
+    assert conn.issuer_key == "sts.windows.net/33e01921-4d64-4f8c-a055-5bdaffd5e33d/"
+    assert conn.severities["PROVIDER_AUDIENCE_UNEXPECTED"].value == "low"
+
+
+def test_entra_app_issuer_comes_from_the_tenant():
+    config = parse_config({"connectors": [{"name": "app", "preset": "entra-app", "customer_tenant_id": TENANT,
+                                           "audiences": ["api://mciem-aws-oidc-app"]}]})
+    assert config.resolved_connectors()[0].issuer == f"https://sts.windows.net/{TENANT}/"
+
+
+def test_example_config_is_valid():
+    config = load_config(REPO / "connector-health.example.yaml")
+    assert {c.preset for c in config.connectors} >= {"defender-for-cloud", "github-actions"}
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ({"connectors": [{"name": "d", "preset": "defendr"}]},
+         "connectors[0].preset = 'defendr': unknown preset; use one of defender-for-cloud"),
+        ({"connectors": [{"name": "g", "preset": "generic", "issuer": "http://idp.example.com", "audiences": ["a"]}]},
+         "connectors[0].issuer = 'http://idp.example.com': must start with https://"),
+        ({"connectors": [{"name": "g", "preset": "generic", "issuer": "https://idp.example.com?x=1", "audiences": ["a"]}]},
+         "query string"),
+        ({"connectors": [{"name": "g", "preset": "generic", "isuer": "https://x"}]},
+         "connectors[0].isuer: unknown option; did you mean 'issuer'?"),
+        ({"connectors": "all"}, "connectors = 'all': Input should be a valid list"),
+        ({"connectors": [{"name": "d", "preset": "defender-for-cloud"}]}, "customer_tenant_id"),
+        ({"connectors": [{"name": "d", "preset": "defender-for-cloud", "customer_tenant_id": "not-a-guid"}]},
+         "customer_tenant_id = 'not-a-guid': must be the Azure tenant GUID"),
+        ({"connectors": [{"name": "d", "preset": "defender-for-cloud", "customer_tenant_id": TENANT, "plans": ["cpsm"]}]},
+         "unknown plan 'cpsm'"),
+        ({"connectors": [{"name": "e", "preset": "eks-irsa"}]}, "needs `issuer`"),
+        ({"connectors": [{"name": "g", "preset": "github-actions", "severities": {"PROVIDER_MISSNG": "low"}}]},
+         "did you mean PROVIDER_MISSING?"),
+        ({"connectors": [{"name": "g", "preset": "github-actions", "severities": {"PROVIDER_MISSING": "urgent"}}]},
+         "connectors[0].severities.PROVIDER_MISSING = 'urgent'"),
+        ({"issuer_inspection": {"timeout_seconds": "fast"}, "connectors": [{"name": "g", "preset": "github-actions"}]},
+         "issuer_inspection.timeout_seconds = 'fast'"),
+        ({"connectors": [{"name": "g", "preset": "github-actions"}, {"name": "g", "preset": "gitlab"}]}, "used twice"),
+        ({"conectors": []}, "conectors: unknown option; did you mean 'connectors'?"),
+        ({"schedule": "every hour", "connectors": [{"name": "g", "preset": "github-actions"}]}, "rate(1 hour)"),
+        ([1, 2], "must hold a YAML mapping"),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_field(data, expected):
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_cli_exits_2_with_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"connectors": [{"name": "d", "preset": "nope"}]}))
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "connectors[0].preset" in err and "unknown preset" in err
+
+
+@pytest.mark.parametrize("text, expected", [("connectors: [\n", "not valid YAML at line"), ("", "must hold a YAML mapping")])
+def test_unparsable_files(tmp_path, text, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(")):
+        load_config(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "absent.yaml")
