@@ -45,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("table", "json"), default="table")
     check.add_argument("--fail-on", type=_severity, default="high", help="lowest severity that makes the exit status 1 (default high)")
 
+    lint = sub.add_parser("lint-trust", help="analyse a trust-policy file offline (or `aws iam get-role` output)")
+    lint.add_argument("file", help="trust policy JSON, or the output of `aws iam get-role`")
+    lint.add_argument("--preset", help="the connector kind (default: recognised from the issuer)")
+    lint.add_argument("--issuer", help="the provider URL to judge against (default: the policy's federated principals)")
+    lint.add_argument("--caller", action="append", default=[], metavar="KEY=VALUE",
+                      help="a value of the legitimate caller, e.g. sts:RoleSessionName=MicrosoftDefenderForClouds_<tenant> "
+                           "or sub=repo:acme/infra:ref:refs/heads/main (repeatable)")
+    lint.add_argument("--format", choices=("table", "json"), default="table")
+    lint.add_argument("--fail-on", type=_severity, default="high")
+
     sandbox = sub.add_parser("sandbox", help="run the emulated environment (moto + local TLS issuer) in the background")
     sandbox.add_argument("action", choices=("up", "down", "status"))
     sandbox.add_argument("--dir", type=Path, default=None, help="state directory of the background sandbox")
@@ -83,6 +93,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return exit_status(result.findings, args.fail_on)
 
 
+def cmd_lint_trust(args: argparse.Namespace) -> int:
+    from .output import exit_status, findings_json, render_table
+    from .trust.lint import LintInputError, lint_trust
+
+    try:
+        findings = lint_trust(args.file, preset=args.preset, issuer=args.issuer, caller=args.caller)
+    except LintInputError as exc:
+        return _fail(str(exc))
+    by_sev = {s.value: 0 for s in Severity}
+    for f in findings:
+        by_sev[f.severity.value] += 1
+    summary = {"file": args.file, "findings": len(findings), "by_severity": by_sev}
+    if args.format == "json":
+        print(findings_json(findings, summary))
+    else:
+        render_table(findings, {**summary, "account": args.file, "duration_seconds": 0.0})
+    return exit_status(findings, args.fail_on)
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import daemon
 
@@ -114,7 +143,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"check": cmd_check, "sandbox": cmd_sandbox, "demo": cmd_demo}
+    handlers = {"check": cmd_check, "lint-trust": cmd_lint_trust, "sandbox": cmd_sandbox, "demo": cmd_demo}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

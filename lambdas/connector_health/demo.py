@@ -1,12 +1,13 @@
 """`make demo`: the scripted story on the sandbox, start to end, with no internet.
 
-healthy -> the issuer rotates its intermediate -> thumbprint mismatch -> thumbprint updated -> the issuer moves to a
-private CA -> provider deleted -> repaired. Each step changes the emulated world the way an operator or the issuer
+healthy -> the issuer rotates its intermediate -> thumbprint mismatch -> thumbprint updated -> a trust policy is
+widened -> restored -> the issuer moves to a private CA -> provider deleted -> repaired. Each step changes the emulated world the way an operator or the issuer
 would, then runs the same engine as `connector-health check` and prints what it reports.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 
@@ -67,6 +68,21 @@ def _story(console: Console, sandbox: Sandbox) -> int:
             OpenIDConnectProviderArn=provider_arn, ThumbprintList=[sandbox.pki.thumbprint])
         return f"the operator pins the new thumbprint {sandbox.pki.thumbprint} (the fix the finding gave)."
 
+    cspm_trust = iam.get_role(RoleName="CspmMonitorAws")["Role"]["AssumeRolePolicyDocument"]
+
+    def widen_trust() -> str:
+        widened = json.loads(json.dumps(cspm_trust))
+        widened["Statement"][0]["Condition"]["StringLike"]["sts:RoleSessionName"] = "MicrosoftDefenderForClouds_*"
+        widened["Statement"].append({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
+                                     "Action": "sts:AssumeRole"})
+        iam.update_assume_role_policy(RoleName="CspmMonitorAws", PolicyDocument=json.dumps(widened))
+        return ("someone widens CspmMonitorAws's trust policy: the session name now matches any tenant "
+                "(MicrosoftDefenderForClouds_*) and account 999988887777 may assume the role.")
+
+    def restore_trust() -> str:
+        iam.update_assume_role_policy(RoleName="CspmMonitorAws", PolicyDocument=json.dumps(cspm_trust))
+        return "the operator restores the template's trust policy."
+
     def untrusted() -> str:
         new = issuer.switch_to_untrusted_chain()
         return (f"the issuer moves to a chain from a private CA (not in the trust store); thumbprint {new} is not pinned, "
@@ -89,10 +105,13 @@ def _story(console: Console, sandbox: Sandbox) -> int:
         step(1, "healthy account", None, set()),
         step(2, "the issuer rotates its intermediate", rotate, {"PROVIDER_THUMBPRINT_MISMATCH"}),
         step(3, "thumbprint updated", update_thumbprint, set()),
-        step(4, "the issuer moves to a private CA", untrusted,
+        step(4, "a trust policy is widened", widen_trust,
+             {"TRUST_SUBJECT_UNRESTRICTED", "TRUST_FOREIGN_IDENTITY_ADMITTED", "TRUST_UNEXPECTED_PRINCIPAL"}),
+        step(5, "the trust policy is restored", restore_trust, set()),
+        step(6, "the issuer moves to a private CA", untrusted,
              {"PROVIDER_THUMBPRINT_MISMATCH", "PROVIDER_DISCOVERY_UNREACHABLE"}),
-        step(5, "the OIDC provider is deleted", delete_provider, {"PROVIDER_MISSING"}),
-        step(6, "repaired", repair, set()),
+        step(7, "the OIDC provider is deleted", delete_provider, {"PROVIDER_MISSING"}),
+        step(8, "repaired", repair, set()),
     ]
     console.rule()
     if all(results):

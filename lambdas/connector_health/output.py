@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -26,7 +27,10 @@ def findings_json(findings: list[Finding], summary: dict[str, Any]) -> str:
 
 def render_table(findings: list[Finding], summary: dict[str, Any], out: TextIO | None = None, *,
                  console: Console | None = None, show_remediation: bool = True) -> None:
-    console = console or Console(file=out, soft_wrap=False, width=None if out is None else 160)
+    if console is None:
+        # Not a terminal (CI logs, pipes): a wide fixed width keeps the table readable.
+        width = None if (out is None and sys.stdout.isatty()) else 160
+        console = Console(file=out, soft_wrap=False, width=width)
     if not findings:
         console.print(Text("No findings: every check passed.", style="green"))
     else:

@@ -21,6 +21,7 @@ def test_demo_story_runs_to_its_end():
     proc = subprocess.run([str(exe), "demo"], capture_output=True, text=True, env=env, timeout=300)
     text = proc.stdout
     assert proc.returncode == 0, text + proc.stderr
-    assert "Step 6: repaired" in text and "every step reported what it should" in text
+    assert "Step 8: repaired" in text and "every step reported what it should" in text
     assert "PROVIDER_THUMBPRINT_MISMATCH" in text and "PROVIDER_MISSING" in text
+    assert "TRUST_UNEXPECTED_PRINCIPAL" in text
     assert "Traceback" not in text + proc.stderr

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.handlers import json_decode_policies
 
 ACCESS_DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "UnrecognizedClientException"}
@@ -62,7 +63,10 @@ class Role:
     name: str
     arn: str
     path: str
-    trust_policy: Any  # parsed JSON as boto3 returned it (dict), or a string if it could not be decoded
+    trust_policy: Any  # parsed JSON (dict), or the text if it could not be decoded
+    # The document as IAM sent it (URL-decoded): TRUST_DUPLICATE_KEY reads it, because a JSON parser keeps only
+    # one of two equal keys.
+    trust_policy_text: str | None = None
     inline_policies: dict[str, Any] = field(default_factory=dict)
     attached_policies: list[AttachedPolicy] = field(default_factory=list)
     boundary_arn: str | None = None
@@ -114,12 +118,16 @@ class AccountSnapshot:
         return next((p for p in self.providers if p.key == key), None)
 
 
+def _policy_text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return urllib.parse.unquote(value) if value[:3].upper() == "%7B" else value
+
+
 def _decode_policy(value: Any) -> Any:
-    """IAM returns policy documents URL-encoded; botocore usually decodes them already."""
+    """IAM returns policy documents URL-encoded JSON text (the collector keeps botocore from decoding them)."""
     if isinstance(value, str):
-        text = value
-        if text.startswith("%7B") or text.startswith("%7b"):
-            text = urllib.parse.unquote(text)
+        text = _policy_text(value) or ""
         try:
             return json.loads(text.lstrip("\ufeff"))
         except ValueError:
@@ -141,6 +149,8 @@ class SnapshotCollector:
         self.session = session or boto3.session.Session()
         self.region = region
         self._iam = self.session.client("iam", region_name=region, config=BOTO_CONFIG)
+        # Keep policy documents as text (botocore would json-decode them and silently merge duplicate keys).
+        self._iam.meta.events.unregister("after-call.iam", json_decode_policies)
         self._sts = self.session.client("sts", region_name=region, config=BOTO_CONFIG)
 
     def _count(self, snap: AccountSnapshot, op: str) -> None:
@@ -189,6 +199,7 @@ class SnapshotCollector:
             arn=item["Arn"],
             path=item.get("Path", "/"),
             trust_policy=_decode_policy(item.get("AssumeRolePolicyDocument")),
+            trust_policy_text=_policy_text(item.get("AssumeRolePolicyDocument")),
             inline_policies={
                 p.get("PolicyName", "?"): _decode_policy(p.get("PolicyDocument")) for p in item.get("RolePolicyList", [])
             },

@@ -1,0 +1,185 @@
+"""TRUST_*: the trust policies of the roles a connector uses (CHECKS.md "Role trust policy").
+
+The analysis (trust/analysis.py) runs once per connector and run; each check below reports its own ID from it,
+so every ID stays a self-describing unit with its title, risk and remediation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..findings import Finding
+from ..policy import parse_policy
+from ..trust.analysis import TrustIssue, TrustTarget, analyze_trust
+from ..trust.profiles import PROFILES, legit_identity
+from .base import Check, CheckContext, provider_arn
+from .registry import register
+
+READS = ("iam:GetAccountAuthorizationDetails",)
+
+
+def _trusts(document: Any, arn: str) -> bool:
+    """Does the (parsed) trust policy name `arn` as a Federated principal anywhere?"""
+    return any(arn in ((s.principals or {}).get("Federated") or ()) for s in document.all_statements)
+
+
+def trust_analysis(ctx: CheckContext) -> dict[str, list[tuple[str, TrustIssue]]]:
+    """{check_id: [(role ARN, issue)]} for the connector, computed once per context."""
+    cached = ctx.extras.get("trust")
+    if cached is not None:
+        return cached
+    conn = ctx.connector
+    snap = ctx.snapshot
+    profile = PROFILES.get(conn.preset.name, PROFILES["generic"])
+    arn = provider_arn(ctx)
+    provider = snap.provider_for(conn.issuer)
+    others = frozenset(
+        p.arn for c in ctx.config.resolved_connectors() if c.name != conn.name
+        for p in [snap.provider_for(c.issuer)] if p
+    )
+    named = {r.name: r for r in conn.roles}
+    results: dict[str, list[tuple[str, TrustIssue]]] = {}
+    for role in snap.roles.values():
+        document = parse_policy(role.trust_policy_text or role.trust_policy, source=role.arn, require_principal=True)
+        spec = named.get(role.name)
+        if spec is None and not _trusts(document, arn):
+            continue
+        audiences = (spec.audience,) if spec and spec.audience else tuple(conn.needed_audiences)
+        foreign = tuple(a for a in (provider.client_ids if provider else ()) if a not in audiences)
+        target = TrustTarget(
+            issuer_key=conn.issuer_key, provider_arn=arn, profile=profile, audiences=audiences,
+            foreign_audiences=foreign, legit=legit_identity(profile, conn.caller), expected_federated=others,
+        )
+        for issue in analyze_trust(document, [target]):
+            results.setdefault(issue.check_id, []).append((role.arn, issue))
+    ctx.extras["trust"] = results
+    return results
+
+
+class _TrustCheck(Check):
+    permissions = READS
+    needs = ("roles",)
+
+    def run(self, ctx: CheckContext) -> Iterator[Finding]:
+        for role_arn, issue in trust_analysis(ctx).get(self.id, []):
+            role = role_arn.rsplit("/", 1)[-1]
+            yield self.finding(ctx, role_arn, f"Role {role}: {issue.message}", severity=issue.severity,
+                               details={"role": role, **issue.details})
+
+
+@register
+class TrustRoleMissing(Check):
+    id = "TRUST_ROLE_MISSING"
+    title = "Expected role missing"
+    risk = "The connector's plan cannot work without its role."
+    remediation = "Recreate the role from the onboarding template (or remove the plan from the connector's config)."
+    permissions = READS
+    needs = ("roles",)
+
+    def run(self, ctx: CheckContext) -> Iterator[Finding]:
+        for spec in ctx.connector.roles:
+            if spec.name not in ctx.snapshot.roles:
+                arn = f"arn:{ctx.snapshot.partition}:iam::{ctx.snapshot.account_id}:role/{spec.name}"
+                plan = f" (plan {spec.plan})" if spec.plan else ""
+                yield self.finding(ctx, arn, f"Role {spec.name}{plan} does not exist.", details={"role": spec.name, "plan": spec.plan})
+
+
+@register
+class TrustNotFederated(_TrustCheck):
+    id = "TRUST_NOT_FEDERATED"
+    title = "Role does not trust the connector's provider"
+    risk = "STS refuses every exchange for this role: the connector is broken."
+    remediation = ("Restore the trust policy's Allow statement with Principal {\"Federated\": <provider ARN>} and Action "
+                   "sts:AssumeRoleWithWebIdentity (re-run the onboarding template).")
+
+
+@register
+class TrustWildcardPrincipal(_TrustCheck):
+    id = "TRUST_WILDCARD_PRINCIPAL"
+    title = "Trust policy allows any principal"
+    risk = "Anyone who satisfies the conditions (in any AWS account) can assume the role."
+    remediation = "Replace Principal \"*\" (or NotPrincipal) with {\"Federated\": <provider ARN>}."
+
+
+@register
+class TrustUnexpectedPrincipal(_TrustCheck):
+    id = "TRUST_UNEXPECTED_PRINCIPAL"
+    title = "Trust policy admits an unexpected principal"
+    risk = "An extra principal in a connector role's trust policy is a classic backdoor."
+    remediation = "Remove the extra principal from the trust policy: `aws iam update-assume-role-policy --role-name ROLE --policy-document file://trust.json`."
+
+
+@register
+class TrustUnexpectedAction(_TrustCheck):
+    id = "TRUST_UNEXPECTED_ACTION"
+    title = "Trust policy grants more than web-identity actions"
+    risk = "sts:AssumeRole, sts:* or * in the provider's statement widens how the role can be assumed."
+    remediation = "Limit the statement's Action to sts:AssumeRoleWithWebIdentity (plus sts:TagSession / sts:SetSourceIdentity if used)."
+
+
+@register
+class TrustAudienceUnrestricted(_TrustCheck):
+    id = "TRUST_AUDIENCE_UNRESTRICTED"
+    title = "Audience not pinned"
+    risk = "Tokens the issuer mints for other applications can assume the role."
+    remediation = "Add StringEquals on <issuer>:aud with the connector's audience (not a wildcard, not an IfExists form)."
+
+
+@register
+class TrustSubjectUnrestricted(_TrustCheck):
+    id = "TRUST_SUBJECT_UNRESTRICTED"
+    title = "Caller identity not pinned"
+    risk = "On a shared issuer, every tenant, repository or service account of the issuer can assume the role."
+    remediation = ("Pin the identity key with StringEquals (GitHub: :sub repo:OWNER/REPO:...; EKS: "
+                   "system:serviceaccount:NS:NAME; Defender: sts:RoleSessionName MicrosoftDefenderForClouds_<tenant>), "
+                   "or a StringLike pattern whose wildcard stays inside your owner (repo:OWNER/*).")
+
+
+@register
+class TrustForAllValuesAllow(_TrustCheck):
+    id = "TRUST_FORALLVALUES_ALLOW"
+    title = "ForAllValues on an identity key in an Allow"
+    risk = "ForAllValues is true when the claim is absent: a token without the claim passes."
+    remediation = "Use the plain operator (StringEquals / StringLike) on single-valued claims, or ForAnyValue for multi-valued ones."
+
+
+@register
+class TrustWildcardValue(_TrustCheck):
+    id = "TRUST_WILDCARD_VALUE"
+    title = "Wildcard in a scoped identity condition"
+    risk = "The pattern stays within one owner, but admits every repository, branch or workload of that owner."
+    remediation = "Prefer StringEquals with the exact subject(s) the connector uses."
+
+
+@register
+class TrustDuplicateKey(_TrustCheck):
+    id = "TRUST_DUPLICATE_KEY"
+    title = "Duplicate key in the trust policy JSON"
+    risk = "Parsers keep one of two equal keys: a restriction you wrote may silently not apply."
+    remediation = "Merge the duplicated operators or condition keys into one object with all values."
+
+
+@register
+class TrustExpectedIdentityDenied(_TrustCheck):
+    id = "TRUST_EXPECTED_IDENTITY_DENIED"
+    title = "Legitimate caller refused"
+    risk = "The connector is broken: every exchange ends in AccessDenied (as Sentinel's did after the March 2025 session-name change)."
+    remediation = ("Fix the conditions so the legitimate caller matches (e.g. sts:RoleSessionName "
+                   "MicrosoftDefenderForClouds_<tenant>, the plan's audience); re-run the onboarding template.")
+
+
+@register
+class TrustForeignIdentityAdmitted(_TrustCheck):
+    id = "TRUST_FOREIGN_IDENTITY_ADMITTED"
+    title = "Foreign caller admitted"
+    risk = "A caller from the same issuer that is not yours (another audience, owner, tenant or prefix) can assume the role."
+    remediation = "Tighten the audience and identity conditions to literal values of the legitimate caller."
+
+
+@register
+class TrustInvalidDocument(_TrustCheck):
+    id = "TRUST_INVALID_DOCUMENT"
+    title = "Invalid statement in the trust policy"
+    risk = "IAM would reject the statement; what it was meant to restrict or allow does not apply."
+    remediation = "Fix or remove the statement (Effect Allow/Deny, a Principal, an Action)."

@@ -1,0 +1,1 @@
+"""Trust-policy analysis shared by the TRUST_* checks and `lint-trust`."""
