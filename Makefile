@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration bench clean
+.PHONY: install demo test test-unit test-integration bench clean layer synth
 
 install: $(STAMP)
 
@@ -18,7 +18,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: install
 	$(BIN)/connector-health demo
 
-test: install
+# node_modules (the pinned aws-cdk CLI) lets the CLI synth test run; without npm that test is skipped.
+test: install node_modules
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-unit: install
@@ -27,8 +28,24 @@ test-unit: install
 test-integration: install
 	$(BIN)/python -m pytest -q tests/integration
 
+# The scan function's dependency layer: requirements.txt minus boto3, manylinux wheels for python3.12 (needs PyPI).
+layer: build/layer/.requirements.sha256
+
+build/layer/.requirements.sha256: requirements.txt layer/build.py | $(STAMP)
+	$(BIN)/python layer/build.py
+
+# The aws-cdk CLI pinned in package-lock.json (`npx cdk ...` works offline once installed).
+node_modules: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; \
+	else echo "npm not found: the aws-cdk CLI is not installed (its synth test will be skipped)"; fi
+
+synth: install layer node_modules
+	npx --no-install cdk synth --quiet
+
 bench: install
 	$(BIN)/python bench/scan_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build cdk.out node_modules

@@ -45,6 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("table", "json"), default="table")
     check.add_argument("--fail-on", type=_severity, default="high", help="lowest severity that makes the exit status 1 (default high)")
 
+    run = sub.add_parser("run", help="what the scheduled Lambda runs: scan, state, alerts, metrics (needs the state table and topic)")
+    run.add_argument("--config", default=_default_config())
+    run.add_argument("--run-id", default=None, help="idempotency key of this run (default: a new one)")
+    run.add_argument("--format", choices=("table", "json"), default="table")
+    run.add_argument("--fail-on", type=_severity, default="high")
+    run.add_argument("--metrics", action="store_true", help="also print the metrics as CloudWatch EMF lines")
+
+    baseline = sub.add_parser("baseline", help="manage the accepted baseline")
+    baseline.add_argument("action", choices=("accept",))
+    baseline.add_argument("--config", default=_default_config())
+    baseline.add_argument("--connector", default=None, help="only this connector (default: all)")
+
     lint = sub.add_parser("lint-trust", help="analyse a trust-policy file offline (or `aws iam get-role` output)")
     lint.add_argument("file", help="trust policy JSON, or the output of `aws iam get-role`")
     lint.add_argument("--preset", help="the connector kind (default: recognised from the issuer)")
@@ -91,6 +103,53 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         render_table(result.findings, result.summary())
     return exit_status(result.findings, args.fail_on)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uuid
+
+    from .config import ConfigError, load_config
+    from .output import exit_status, findings_json, render_table
+    from .pipeline import PipelineError, run_pipeline
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    try:
+        result = run_pipeline(config, run_id=args.run_id or f"cli-{uuid.uuid4()}")
+    except PipelineError as exc:
+        return _fail(str(exc))
+    if args.metrics:
+        from .telemetry import emit_scan_metrics
+
+        emit_scan_metrics(result.scan, heartbeat=not result.publish_errors)
+    if args.format == "json":
+        print(findings_json(result.scan.findings, result.summary()))
+    else:
+        render_table(result.scan.findings, result.scan.summary())
+        for alert in result.published:
+            print(f"alert published for {alert.connector}: {alert.message.subject}")
+        for error in result.publish_errors:
+            print(f"alert NOT published (the next run retries): {error}", file=sys.stderr)
+        if result.baselines_recorded:
+            print(f"baseline recorded for: {', '.join(result.baselines_recorded)}")
+    return exit_status(result.scan.findings, args.fail_on)
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_config
+    from .pipeline import PipelineError, accept_baseline
+
+    try:
+        config = load_config(args.config)
+        accepted = accept_baseline(config, connector=args.connector)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    except PipelineError as exc:
+        return _fail(str(exc))
+    print(f"baseline accepted for: {', '.join(accepted)}")
+    return EXIT_OK
 
 
 def cmd_lint_trust(args: argparse.Namespace) -> int:
@@ -143,7 +202,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"check": cmd_check, "lint-trust": cmd_lint_trust, "sandbox": cmd_sandbox, "demo": cmd_demo}
+    handlers = {"check": cmd_check, "run": cmd_run, "baseline": cmd_baseline, "lint-trust": cmd_lint_trust, "sandbox": cmd_sandbox, "demo": cmd_demo}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

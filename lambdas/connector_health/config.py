@@ -206,6 +206,8 @@ class AlertsConfig(_Strict):
 class StateConfig(_Strict):
     table_name: str | None = None
     topic_arn: str | None = None
+    # Resolved findings (and run markers) expire from the table after this many days (DynamoDB TTL).
+    retention_days: int = Field(default=30, ge=1, le=3650)
 
 
 class Config(_Strict):

@@ -1,30 +1,45 @@
 """`make demo`: the scripted story on the sandbox, start to end, with no internet.
 
-healthy -> the issuer rotates its intermediate -> thumbprint mismatch -> thumbprint updated -> a trust policy is
-widened -> restored -> the issuer moves to a private CA -> provider deleted -> repaired. Each step changes the emulated world the way an operator or the issuer
-would, then runs the same engine as `connector-health check` and prints what it reports.
+Each step changes the emulated world the way an operator, an attacker or the issuer would, then runs what the
+scheduled Lambda runs (`connector-health run`: scan, state, alerts) and prints the findings and the alert e-mails
+it sent, read back from the emulated SNS topic.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.panel import Panel
 
 from .config import load_config
-from .engine import scan_account
 from .output import render_table
+from .pipeline import accept_baseline, run_pipeline
+from .presets import load_preset
 from .sandbox import Sandbox
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+
+
+@dataclass
+class Step:
+    title: str
+    action: Callable[[], str] | None
+    expect: set[str]  # check IDs that must be reported (empty: no finding at all)
+    mails: int | None = None  # alert e-mails expected (None: don't care)
 
 
 def run_demo(console: Console | None = None) -> int:
     console = console or Console(width=150)
     console.print(Panel.fit(
-        "connector-health demo: an emulated AWS account (moto) with Microsoft Defender for Cloud's OIDC provider and "
-        "plan roles,\nand a local HTTPS issuer with its own root CA and intermediate standing in for sts.windows.net.",
+        "connector-health demo: an emulated AWS account (moto) with Microsoft Defender for Cloud's OIDC provider and plan "
+        "roles,\na local HTTPS issuer with its own root CA and intermediate standing in for sts.windows.net, and a validating "
+        "STS.\nEach step runs what the scheduled Lambda runs and shows the findings and the alert e-mails it sent.",
         title="connector-health", border_style="blue"))
     with Sandbox() as sandbox:
         saved = {k: os.environ.get(k) for k in sandbox.env()}
@@ -43,32 +58,48 @@ def _story(console: Console, sandbox: Sandbox) -> int:
     assert sandbox.issuer and sandbox.pki
     config = load_config(sandbox.config_path)
     iam = sandbox.client("iam")
-    provider_arn = sandbox.seeded["provider_arn"]
     issuer = sandbox.issuer
+    state = {"provider_arn": sandbox.seeded["provider_arn"]}
+    cspm_trust = iam.get_role(RoleName="CspmMonitorAws")["Role"]["AssumeRolePolicyDocument"]
 
-    def step(number: int, title: str, action: Callable[[], str] | None, expect: set[str]) -> bool:
-        console.rule(f"[bold]Step {number}: {title}")
-        if action:
-            console.print(f"[cyan]What happens:[/] {action()}")
-        result = scan_account(config)
-        render_table(result.findings, result.summary(), console=console)
-        got = {f.check_id for f in result.findings}
-        ok = expect <= got and (expect or not got)
-        console.print(("[green]as expected[/]" if ok else f"[red]unexpected: wanted {sorted(expect) or 'no findings'}, got {sorted(got)}[/]"))
+    def run_step(number: int, step: Step) -> bool:
+        console.rule(f"[bold]Step {number}: {step.title}")
+        if step.action:
+            console.print(f"[cyan]What happens:[/] {step.action()}")
+        result = run_pipeline(config, run_id=f"demo-{number}-{uuid.uuid4().hex[:8]}")
+        render_table(result.scan.findings, result.scan.summary(), console=console, show_remediation=False)
+        for issuer_url, probe in (result.scan.summary().get("probes") or {}).items():
+            console.print(f"[dim]forged probe against {issuer_url}: stage reached {probe.get('stage')!r}, "
+                          f"{probe.get('latency_ms')} ms[/]")
+        if result.baselines_recorded:
+            console.print(f"[dim]baseline recorded for: {', '.join(result.baselines_recorded)}[/]")
+        mails = sandbox.read_alerts()
+        if not mails:
+            console.print("[dim]No alert e-mail (nothing changed that people have not been told).[/]")
+        for mail in mails:
+            console.print(Panel(mail["body"], title=f"E-mail: {mail['subject']}", subtitle=json.dumps(mail["attributes"]),
+                                border_style="magenta"))
+        got = {f.check_id for f in result.scan.findings}
+        ok = (step.expect <= got if step.expect else not got) and (step.mails is None or step.mails == len(mails))
+        console.print("[green]as expected[/]" if ok else
+                      f"[red]unexpected: wanted {sorted(step.expect) or 'no findings'} and {step.mails} mail(s), "
+                      f"got {sorted(got)} and {len(mails)}[/]")
         return ok
 
     def rotate() -> str:
         old = sandbox.pki.thumbprint
         new = issuer.rotate_intermediate()
-        return (f"the issuer rotates its intermediate CA (same root). Thumbprint {old} -> {new}; the IAM provider "
-                f"still pins {old}.")
+        return f"the issuer rotates its intermediate CA (same root). Thumbprint {old} -> {new}; the provider still pins {old}."
+
+    def repeat() -> str:
+        return "nothing changes; the monitor runs again an hour later (no new e-mail: people were told already)."
 
     def update_thumbprint() -> str:
-        iam.update_open_id_connect_provider_thumbprint(
-            OpenIDConnectProviderArn=provider_arn, ThumbprintList=[sandbox.pki.thumbprint])
-        return f"the operator pins the new thumbprint {sandbox.pki.thumbprint} (the fix the finding gave)."
-
-    cspm_trust = iam.get_role(RoleName="CspmMonitorAws")["Role"]["AssumeRolePolicyDocument"]
+        iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=state["provider_arn"],
+                                                       ThumbprintList=[sandbox.pki.thumbprint])
+        accept_baseline(config)
+        return (f"the operator pins {sandbox.pki.thumbprint} (the fix the finding gave) and accepts the new state: "
+                "`connector-health baseline accept`.")
 
     def widen_trust() -> str:
         widened = json.loads(json.dumps(cspm_trust))
@@ -83,36 +114,44 @@ def _story(console: Console, sandbox: Sandbox) -> int:
         iam.update_assume_role_policy(RoleName="CspmMonitorAws", PolicyDocument=json.dumps(cspm_trust))
         return "the operator restores the template's trust policy."
 
-    def untrusted() -> str:
-        new = issuer.switch_to_untrusted_chain()
-        return (f"the issuer moves to a chain from a private CA (not in the trust store); thumbprint {new} is not pinned, "
-                "so AWS has nothing to trust it by.")
+    def attach_admin() -> str:
+        iam.attach_role_policy(RoleName="CspmMonitorAws", PolicyArn=ADMIN)
+        return "someone attaches AdministratorAccess to CspmMonitorAws."
+
+    def detach_read_only() -> str:
+        iam.detach_role_policy(RoleName="CspmMonitorAws", PolicyArn=ADMIN)
+        iam.detach_role_policy(RoleName="CspmMonitorAws", PolicyArn=READ_ONLY)
+        return "AdministratorAccess is removed again, but so is ReadOnlyAccess: the CSPM plan can no longer read the account."
+
+    def restore_permissions() -> str:
+        iam.attach_role_policy(RoleName="CspmMonitorAws", PolicyArn=READ_ONLY)
+        return "the operator re-attaches ReadOnlyAccess."
 
     def delete_provider() -> str:
-        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=provider_arn)
-        return f"someone deletes the OIDC provider {provider_arn}."
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=state["provider_arn"])
+        return f"someone deletes the OIDC provider {state['provider_arn']}."
 
     def repair() -> str:
-        nonlocal provider_arn
-        from .presets import load_preset
-
-        provider_arn = iam.create_open_id_connect_provider(
+        state["provider_arn"] = iam.create_open_id_connect_provider(
             Url=issuer.url, ClientIDList=list(load_preset("defender-for-cloud").audiences),
             ThumbprintList=[sandbox.pki.thumbprint])["OpenIDConnectProviderArn"]
-        return "the operator re-runs the onboarding template: the provider is back, pinned to the live chain."
+        return "the operator re-runs the onboarding template: the provider is back with its audiences and thumbprint."
 
-    results = [
-        step(1, "healthy account", None, set()),
-        step(2, "the issuer rotates its intermediate", rotate, {"PROVIDER_THUMBPRINT_MISMATCH"}),
-        step(3, "thumbprint updated", update_thumbprint, set()),
-        step(4, "a trust policy is widened", widen_trust,
-             {"TRUST_SUBJECT_UNRESTRICTED", "TRUST_FOREIGN_IDENTITY_ADMITTED", "TRUST_UNEXPECTED_PRINCIPAL"}),
-        step(5, "the trust policy is restored", restore_trust, set()),
-        step(6, "the issuer moves to a private CA", untrusted,
-             {"PROVIDER_THUMBPRINT_MISMATCH", "PROVIDER_DISCOVERY_UNREACHABLE"}),
-        step(7, "the OIDC provider is deleted", delete_provider, {"PROVIDER_MISSING"}),
-        step(8, "repaired", repair, set()),
+    steps = [
+        Step("healthy account (first run records the baseline)", None, set(), 0),
+        Step("the issuer rotates its intermediate", rotate, {"PROVIDER_THUMBPRINT_MISMATCH"}, 1),
+        Step("the next run: still open, no repeated e-mail", repeat, {"PROVIDER_THUMBPRINT_MISMATCH"}, 0),
+        Step("thumbprint updated and accepted", update_thumbprint, set(), 1),
+        Step("a trust policy is widened", widen_trust,
+             {"TRUST_SUBJECT_UNRESTRICTED", "TRUST_FOREIGN_IDENTITY_ADMITTED", "TRUST_UNEXPECTED_PRINCIPAL", "TRUST_DRIFT"}, 1),
+        Step("the trust policy is restored", restore_trust, set(), 1),
+        Step("AdministratorAccess attached to a Defender role", attach_admin, {"PERMS_ADMIN_ACCESS", "PERMS_DRIFT"}, 1),
+        Step("ReadOnlyAccess detached", detach_read_only, {"PERMS_REQUIRED_MISSING", "PERMS_DRIFT"}, 1),
+        Step("permissions restored", restore_permissions, set(), 1),
+        Step("the OIDC provider is deleted", delete_provider, {"PROVIDER_MISSING", "EXCHANGE_PROVIDER_NOT_FOUND"}, 1),
+        Step("repaired", repair, set(), 1),
     ]
+    results = [run_step(i, step) for i, step in enumerate(steps, 1)]
     console.rule()
     if all(results):
         console.print("[bold green]Demo finished: every step reported what it should.[/]")

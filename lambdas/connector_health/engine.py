@@ -15,9 +15,11 @@ import boto3
 
 from .checks import CheckContext, all_checks
 from .checks.monitor import ACCOUNT_WIDE
-from .collect.aws import AccountSnapshot, SnapshotCollector
+from .collect.aws import BOTO_CONFIG, AccountSnapshot, SnapshotCollector
+from .collect.stacks import inspect_stack
 from .collect.issuer import IssuerInspector, IssuerReport
 from .config import Config, Connector
+from .exchange import ExchangeResults, ExchangeRunner, exchange_summary
 from .findings import Finding, Severity, sort_findings
 
 # Reads the collector makes for every account; the execution role is built from these plus the checks' own.
@@ -51,6 +53,8 @@ class ScanResult:
             "duration_seconds": round(self.duration_seconds, 3),
             "api_calls": dict(sorted(self.snapshot.api_calls.items())),
             "tls_handshakes": self.stats.get("tls_handshakes", 0),
+            # Probe stage reached and latency per provider, and how each real exchange ended (exchange/runner.py).
+            **exchange_summary(self.stats.get("exchange")),
         }
 
 
@@ -82,10 +86,15 @@ def scan_account(
     account_id: str | None = None,
     inspector: IssuerInspector | None = None,
     now: dt.datetime | None = None,
+    exchanges: bool = True,
+    baselines: dict[str, dict[str, Any]] | None = None,
 ) -> ScanResult:
+    """Scan one account. `baselines` maps connector names to their accepted baseline (drift checks compare
+    against it; without one they are silent)."""
     started = time.monotonic()
     now = now or dt.datetime.now(dt.timezone.utc)
-    snapshot = SnapshotCollector(session, config.region).collect(account_id)
+    collector = SnapshotCollector(session, config.region)
+    snapshot = collector.collect(account_id)
     connectors = config.resolved_connectors()
 
     issuers: dict[str, set[str]] = {}
@@ -97,11 +106,27 @@ def scan_account(
     inspector = inspector or IssuerInspector(config.issuer_inspection)
     reports = inspector.inspect_all(issuers)
 
+    # Test exchanges against STS (forged probes, real tokens); the EXCHANGE_* checks read the results.
+    exchange_results: ExchangeResults | None = None
+    if exchanges:
+        runner = ExchangeRunner(config, snapshot, reports, session=collector.session, inspector=inspector)
+        exchange_results = runner.run(connectors)
+
+    # Onboarding stacks (STACK_*): existence and drift detection, for connectors that name one.
+    stacks = {}
+    for conn in connectors:
+        if conn.stack_name:
+            cfn = collector.session.client("cloudformation", region_name=config.region, config=BOTO_CONFIG)
+            stacks[conn.name] = inspect_stack(cfn, conn.stack_name)
+            snapshot.read_errors.extend(stacks[conn.name].errors)
+
     checks = all_checks()
     available = _parts_available(snapshot)
     findings: list[Finding] = []
     for conn in connectors:
-        ctx = CheckContext(config=config, connector=conn, snapshot=snapshot, issuer=reports.get(conn.issuer), now=now)
+        ctx = CheckContext(config=config, connector=conn, snapshot=snapshot, issuer=reports.get(conn.issuer), now=now,
+                           extras={"exchanges": exchange_results, "stacks": stacks,
+                                   "baseline": (baselines or {}).get(conn.name)})
         for check in checks:
             if check.scope != "connector" or not set(check.needs) <= available:
                 continue
@@ -131,5 +156,6 @@ def scan_account(
         issuers=reports,
         connectors=connectors,
         duration_seconds=time.monotonic() - started,
-        stats={"tls_handshakes": inspector.handshakes},
+        stats={"tls_handshakes": inspector.handshakes}
+        | ({"exchange": exchange_results.metrics()} if exchange_results is not None else {}),
     )

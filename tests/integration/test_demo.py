@@ -21,7 +21,8 @@ def test_demo_story_runs_to_its_end():
     proc = subprocess.run([str(exe), "demo"], capture_output=True, text=True, env=env, timeout=300)
     text = proc.stdout
     assert proc.returncode == 0, text + proc.stderr
-    assert "Step 8: repaired" in text and "every step reported what it should" in text
+    assert "Step 11: repaired" in text and "every step reported what it should" in text
     assert "PROVIDER_THUMBPRINT_MISMATCH" in text and "PROVIDER_MISSING" in text
-    assert "TRUST_UNEXPECTED_PRINCIPAL" in text
+    assert "TRUST_UNEXPECTED_PRINCIPAL" in text and "PERMS_ADMIN_ACCESS" in text and "EXCHANGE_PROVIDER_NOT_FOUND" in text
+    assert "E-mail: [CRITICAL] connector-health: defender" in text and "E-mail: [RESOLVED]" in text
     assert "Traceback" not in text + proc.stderr

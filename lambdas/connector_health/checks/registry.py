@@ -18,7 +18,7 @@ def register(cls: type[Check]) -> type[Check]:
 
 
 def all_checks() -> list[Check]:
-    from . import monitor, provider, trust  # noqa: F401 - registers the families
+    from . import drift, exchange, monitor, perms, provider, stack, trust  # noqa: F401 - registers the families
 
     return list(_REGISTRY.values())
 

@@ -17,10 +17,14 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.handlers import json_decode_policies
+from botocore.parsers import ResponseParserError
 
 ACCESS_DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "UnrecognizedClientException"}
 )
+
+# What an AWS call can raise besides our own bugs (an unparsable answer is not a BotoCoreError).
+AWS_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 
 # Standard/adaptive retry modes handle IAM's "Throttling: Rate exceeded" (FACTS.md); no loops of our own.
 BOTO_CONFIG = BotoConfig(
@@ -164,7 +168,7 @@ class SnapshotCollector:
                 ident = self._sts.get_caller_identity()
                 snap.account_id = ident["Account"]
                 snap.partition = ident["Arn"].split(":")[1]
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 snap.read_errors.append(_error_of(exc, "sts:GetCallerIdentity"))
         self._collect_authorization_details(snap)
         self._collect_providers(snap)
@@ -187,7 +191,7 @@ class SnapshotCollector:
                     if policy:
                         snap.managed_policies[policy.arn] = policy
             snap.roles_complete = True
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             snap.read_errors.append(_error_of(exc, action))
 
     @staticmethod
@@ -232,7 +236,7 @@ class SnapshotCollector:
         try:
             self._count(snap, "iam:ListOpenIDConnectProviders")
             listed = self._iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", [])
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             snap.read_errors.append(_error_of(exc, "iam:ListOpenIDConnectProviders"))
             return
         complete = True
@@ -247,7 +251,7 @@ class SnapshotCollector:
                 snap.read_errors.append(_error_of(exc, "iam:GetOpenIDConnectProvider", arn))
                 complete = False
                 continue
-            except BotoCoreError as exc:
+            except (BotoCoreError, ResponseParserError) as exc:
                 snap.read_errors.append(_error_of(exc, "iam:GetOpenIDConnectProvider", arn))
                 complete = False
                 continue

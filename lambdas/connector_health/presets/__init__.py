@@ -17,9 +17,23 @@ class RoleSpec(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     audience: str | None = None
     plan: str = ""
+    # Read-only per preset: PERMS_WRITE_UNEXPECTED reports Write, Permissions-management and Tagging actions
+    # beyond `required_actions`.
     read_only: bool = False
+    # Managed policies (name or ARN) the role is expected to carry. When this, `inline_policies` or
+    # `optional_policies` is set, any other attached or inline policy is PERMS_UNEXPECTED_POLICY.
     managed_policies: list[str] = Field(default_factory=list)
+    # Inline policy names the role is expected to carry.
+    inline_policies: list[str] = Field(default_factory=list)
+    # Managed or inline policies that may also be there (e.g. a template's least-privilege variant).
+    optional_policies: list[str] = Field(default_factory=list)
+    # Actions the plan needs (globs allowed). PERMS_REQUIRED_MISSING when one is not allowed; never reported by
+    # PERMS_PRIVILEGE_ESCALATION or PERMS_WRITE_UNEXPECTED.
     required_actions: list[str] = Field(default_factory=list)
+    # Resource a required action must be allowed on, for every resource the pattern names (`{partition}` and
+    # `{account}` are filled in). Without an entry the action must be allowed on some resource.
+    required_resources: dict[str, str] = Field(default_factory=dict)
+    # Actions (globs) that must come out explicitly denied, e.g. the CSPM billing deny.
     expected_deny: list[str] = Field(default_factory=list)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
 from .account import CUSTOMER_TENANT, seed_defender_account  # noqa: E402
 from .issuer import LocalIssuer  # noqa: E402
+from .monitor import create_monitor_resources, read_alerts  # noqa: E402
 from .pki import SandboxPki  # noqa: E402
+from .sts import StsStandIn  # noqa: E402
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -28,6 +31,8 @@ FAKE_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 SANDBOX_ACCOUNT = "123456789012"  # moto's default account
+# A client registered on the local issuer's token endpoint (the secret is generated per sandbox).
+TOKEN_CLIENT_ID = "5f0c3a52-8d1e-4b7a-9c66-1d2e3f4a5b6c"
 
 
 class Sandbox:
@@ -40,12 +45,18 @@ class Sandbox:
         self.issuer: LocalIssuer | None = None
         self._moto = None
         self.endpoint_url = ""
+        self.sts: StsStandIn | None = None  # the validating STS in front of moto (AWS_ENDPOINT_URL_STS)
+        self.token_client_id = TOKEN_CLIENT_ID
+        self.token_client_secret = ""
         self.seeded: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "Sandbox":
         from moto.server import ThreadedMotoServer
 
+        from . import moto_compat
+
+        moto_compat.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
@@ -53,10 +64,16 @@ class Sandbox:
         self.endpoint_url = f"http://{host}:{port}"
         self.pki = SandboxPki(self.directory / "pki")
         self.issuer = LocalIssuer(self.pki).start()
+        self.token_client_secret = secrets.token_urlsafe(24)
+        self.issuer.clients[self.token_client_id] = self.token_client_secret
+        self.sts = StsStandIn(self.endpoint_url, str(self.pki.ca_bundle_path), idp_timeout=self.issuer_timeout).start()
         self.seed()
         return self
 
     def stop(self) -> None:
+        if self.sts:
+            self.sts.stop()
+            self.sts = None
         if self.issuer:
             self.issuer.stop()
         if self._moto:
@@ -78,6 +95,7 @@ class Sandbox:
         return {
             **FAKE_CREDENTIALS,
             "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ENDPOINT_URL_STS": self.sts.url if self.sts else self.endpoint_url,
             "CONNECTOR_HEALTH_ISSUER_URL": self.issuer.url,
             "CONNECTOR_HEALTH_CA_BUNDLE": str(self.pki.ca_bundle_path),
             "CONNECTOR_HEALTH_CONFIG": str(self.config_path),
@@ -94,7 +112,13 @@ class Sandbox:
         )
 
     def client(self, service: str):
-        return self.boto_session().client(service, endpoint_url=self.endpoint_url)
+        """A client on the emulated account (cached: creating boto3 sessions and clients is slow)."""
+        cache = self.__dict__.setdefault("_clients", {})
+        key = (service, self.endpoint_url)
+        if key not in cache:
+            session = self.__dict__.setdefault("_session", self.boto_session())
+            cache[key] = session.client(service, endpoint_url=self.endpoint_url)
+        return cache[key]
 
     def reset(self) -> None:
         """Clear the emulated account and seed it again (fresh provider thumbprint for the current chain)."""
@@ -111,6 +135,9 @@ class Sandbox:
         issuer.wrong_issuer = None
         issuer.jwks_override = None
         issuer.token_error = None
+        issuer.clients[self.token_client_id] = self.token_client_secret
+        if self.sts:
+            self.sts.reset()
         if self.pki.root is not self.pki.trusted_root or self.pki.leaf_days_left() < 300:
             self.pki.switch_to_trusted()
             issuer.reload_tls()
@@ -121,7 +148,13 @@ class Sandbox:
     def seed(self) -> None:
         assert self.issuer and self.pki
         self.seeded = seed_defender_account(self.client("iam"), self.issuer.url, self.pki.thumbprint)
+        self.seeded.update(create_monitor_resources(self.client("dynamodb"), self.client("sns"), self.client("sqs")))
         self.write_config()
+
+    def read_alerts(self, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Alert messages published since the last call, read back from the queue subscribed to the topic:
+        [{"subject", "body", "attributes": {name: value}}]."""
+        return read_alerts(self.client("sqs"), self.seeded["alert_queue_url"], wait)
 
     # ------------------------------------------------------------------ config
     @property
@@ -138,6 +171,7 @@ class Sandbox:
                 # The sandbox root stands for a public CA (as Microsoft's chain is); see README "Sandbox".
                 "public_ca_bundle": str(self.pki.ca_bundle_path),
             },
+            "state": {"table_name": self.seeded.get("state_table"), "topic_arn": self.seeded.get("alert_topic_arn")},
             "connectors": [
                 {
                     "name": "defender",

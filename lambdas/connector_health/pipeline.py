@@ -1,0 +1,160 @@
+"""What the scheduled handler runs (and `connector-health run` runs locally): scan, baseline, lifecycle, alerts.
+
+1. Who am I (sts:GetCallerIdentity) -> load each connector's accepted baseline.
+2. Scan the account (drift checks compare with the baselines). A connector without a baseline gets one now
+   (first run: recorded, nothing alerted for drift).
+3. Per connector: record what this run observed, derive the changes (new, escalated, resolved, reminder), claim
+   them with conditional writes, publish ONE message for the connector's claimed changes at or above the
+   minimum severity, then record them as notified. A failed publish releases the claims (the next run alerts
+   them again); a Lambda retry of the same run (same run id) finds its run marker and does not publish twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .alerts import AlertMessage, compose
+from .collect.aws import BOTO_CONFIG
+from .config import Config
+from .engine import ScanResult, scan_account
+from .findings import Finding, Severity
+from .state.baseline import capture
+from .state.lifecycle import Change, plan
+from .state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+
+class PipelineError(Exception):
+    """The pipeline cannot run at all (no state table configured, ...): one line for a person."""
+
+
+@dataclass
+class PublishedAlert:
+    connector: str
+    message: AlertMessage
+    message_id: str
+
+
+@dataclass
+class PipelineResult:
+    scan: ScanResult
+    changes: dict[str, list[Change]] = field(default_factory=dict)
+    published: list[PublishedAlert] = field(default_factory=list)
+    publish_errors: list[str] = field(default_factory=list)
+    baselines_recorded: list[str] = field(default_factory=list)
+    retried_runs: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self.scan.summary(),
+            "alerts_published": len(self.published),
+            "publish_errors": self.publish_errors,
+            "baselines_recorded": self.baselines_recorded,
+            "changes": {c: [f"{x.kind}:{x.record.check_id}" for x in ch] for c, ch in self.changes.items() if ch},
+        }
+
+
+def _targets(config: Config) -> tuple[str, str]:
+    table = os.environ.get("STATE_TABLE") or config.state.table_name
+    topic = os.environ.get("ALERT_TOPIC_ARN") or config.state.topic_arn
+    if not table:
+        raise PipelineError("no state table: set state.table_name in the config or STATE_TABLE in the environment")
+    if not topic:
+        raise PipelineError("no alert topic: set state.topic_arn in the config or ALERT_TOPIC_ARN in the environment")
+    return table, topic
+
+
+def run_pipeline(config: Config, *, run_id: str, session: boto3.session.Session | None = None,
+                 now: dt.datetime | None = None, sns=None) -> PipelineResult:
+    session = session or boto3.session.Session()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    table, topic = _targets(config)
+    store = StateStore(table, session, config.region)
+    sns = sns or session.client("sns", region_name=config.region, config=BOTO_CONFIG)
+    account = session.client("sts", region_name=config.region, config=BOTO_CONFIG).get_caller_identity()["Account"]
+
+    connectors = config.resolved_connectors()
+    baselines = {c.name: store.get_baseline(account, c.name) for c in connectors}
+    scan = scan_account(config, session=session, account_id=account, now=now,
+                        baselines={k: v for k, v in baselines.items() if v})
+    result = PipelineResult(scan=scan)
+
+    for conn in connectors:
+        if baselines[conn.name] is None:
+            current = capture(conn, scan.snapshot, scan.issuers.get(conn.issuer))
+            if scan.snapshot.roles_complete and scan.snapshot.providers_complete:
+                if store.put_baseline(account, conn.name, current, now, only_if_absent=True):
+                    result.baselines_recorded.append(conn.name)
+
+    by_connector: dict[str, list[Finding]] = {c.name: [] for c in connectors}
+    for finding in scan.findings:
+        by_connector.setdefault(finding.connector, []).append(finding)
+    # Account-wide monitor findings ("*") have their own lifecycle, even when there are none this run.
+    by_connector.setdefault("*", [])
+    for name, findings in by_connector.items():
+        _settle_connector(config, store, sns, topic, account, name, findings, run_id, now, result)
+    return result
+
+
+def _settle_connector(config: Config, store: StateStore, sns, topic: str, account: str, connector: str,
+                      findings: list[Finding], run_id: str, now: dt.datetime, result: PipelineResult) -> None:
+    records = store.load_findings(account, connector)
+    observed, changes = plan(findings, records, now, reminder_hours=config.alerts.reminder_hours,
+                             retention_days=config.state.retention_days)
+    for rec in observed:
+        store.observe(account, connector, rec)
+    minimum = Severity(config.alerts.min_severity)
+    claimed = [c for c in changes if store.claim(account, connector, c.record, run_id)]
+    loud = [c for c in claimed if c.severity.at_least(minimum)]
+    quiet = [c for c in claimed if not c.severity.at_least(minimum)]
+    for change in quiet:  # below the minimum: recorded as handled, never sent
+        store.settle(account, connector, change.record, run_id, notified=True, now=now)
+    result.changes[connector] = loud
+    if not loud:
+        return
+    message = compose(account, connector, loud)
+    if store.run_published(run_id, account, connector):
+        result.retried_runs.append(connector)  # a retry of a run that already published: finish its bookkeeping
+    else:
+        try:
+            response = sns.publish(TopicArn=topic, Subject=message.subject, Message=message.body,
+                                   MessageAttributes=message.attributes)
+        except (ClientError, BotoCoreError) as exc:
+            for change in loud:
+                store.settle(account, connector, change.record, run_id, notified=False, now=now)
+            result.publish_errors.append(f"{connector}: {exc.__class__.__name__}: {str(exc)[:200]}")
+            log.warning("alert publish failed; the next run retries", extra={"connector": connector})
+            return
+        store.mark_published(run_id, account, connector, response.get("MessageId", ""), now, config.state.retention_days)
+        result.published.append(PublishedAlert(connector, message, response.get("MessageId", "")))
+    for change in loud:
+        store.settle(account, connector, change.record, run_id, notified=True, now=now)
+
+
+def accept_baseline(config: Config, *, connector: str | None = None, session: boto3.session.Session | None = None,
+                    now: dt.datetime | None = None) -> list[str]:
+    """`baseline accept`: adopt the current state as the baseline (all connectors, or one)."""
+    session = session or boto3.session.Session()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    table, _ = _targets(config)
+    names = [c.name for c in config.resolved_connectors()]
+    if connector is not None and connector not in names:
+        raise PipelineError(f"--connector {connector!r}: no enabled connector of that name; the config has {', '.join(names)}")
+    store = StateStore(table, session, config.region)
+    scan = scan_account(config, session=session, now=now, exchanges=False)
+    if not (scan.snapshot.roles_complete and scan.snapshot.providers_complete):
+        raise PipelineError("the account could not be read completely (see MONITOR_* findings of `check`); baseline not changed")
+    accepted = []
+    for conn in scan.connectors:
+        if connector is None or conn.name == connector:
+            store.put_baseline(scan.account_id, conn.name, capture(conn, scan.snapshot, scan.issuers.get(conn.issuer)), now)
+            accepted.append(conn.name)
+    return accepted

@@ -1,0 +1,1 @@
+"""State: the DynamoDB store, the finding lifecycle and the accepted baseline."""

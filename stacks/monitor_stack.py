@@ -1,0 +1,72 @@
+"""The monitor stack: one account's scheduled scan, its state, its alerts and its dashboard.
+
+The configuration is loaded and validated once (app.py) and handed in; nothing here reads CDK context.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, Stack
+from constructs import Construct
+
+from connector_health.checks import required_permissions
+from connector_health.config import Config
+from connector_health.engine import COLLECTOR_PERMISSIONS
+
+from .constructs.alerting import Alerting
+from .constructs.dashboard import MonitorDashboard
+from .constructs.scanner import Scanner, ScannerProps
+from .constructs.state import StateTable
+from .schedule import heartbeat_window, schedule_period_seconds
+
+
+def declared_read_actions() -> list[str]:
+    """The monitored-account actions the engine declares: the checks' and the collector's (sorted, unique)."""
+    return sorted(set(required_permissions()) | set(COLLECTOR_PERMISSIONS))
+
+
+def token_secret_arns(config: Config) -> list[str]:
+    """Secrets Manager ARNs of the token sources of enabled connectors (entra-client-credentials with secret_arn)."""
+    arns = {getattr(c.token_source, "secret_arn", None) for c in config.connectors if c.enabled}
+    return sorted(arn for arn in arns if arn)
+
+
+class MonitorStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, asset_dir: Path, layer_dir: Path,
+                 **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        period = schedule_period_seconds(config.schedule)
+        state = StateTable(self, "State")
+        alerting = Alerting(self, "Alerting", emails=config.alerts.emails)
+        scanner = Scanner(
+            self,
+            "Scanner",
+            props=ScannerProps(
+                asset_dir=asset_dir,
+                layer_dir=layer_dir,
+                schedule=config.schedule,
+                schedule_period=Duration.seconds(period),
+                read_actions=declared_read_actions(),
+                secret_arns=token_secret_arns(config),
+            ),
+            table=state.table,
+            topic=alerting.topic,
+            topic_key=alerting.key,
+        )
+        MonitorDashboard(
+            self,
+            "Monitoring",
+            connectors=[c.name for c in config.connectors if c.enabled],
+            function=scanner.function,
+            topic=alerting.topic,
+            period=Duration.seconds(period),
+            heartbeat=heartbeat_window(config.schedule),
+            schedule=config.schedule,
+            cert_days=(config.issuer_inspection.cert_warning_days, config.issuer_inspection.cert_critical_days),
+        )
+        CfnOutput(self, "AlertTopicArn", value=alerting.topic.topic_arn,
+                  description="SNS topic of the alerts and alarms (subscribe more endpoints here)")
+        CfnOutput(self, "StateTableName", value=state.table.table_name,
+                  description="DynamoDB table of baselines and findings")
+        self.state, self.alerting, self.scanner = state, alerting, scanner
