@@ -20,7 +20,7 @@ demo: install
 
 # node_modules (the pinned aws-cdk CLI) lets the CLI synth test run; without npm that test is skipped.
 test: install node_modules
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist load
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit

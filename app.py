@@ -96,10 +96,10 @@ def build(app: cdk.App, *, nag: bool = True) -> MonitorStack:
     return stack
 
 
-def main(context: dict | None = None) -> int:
-    """`context` stands in for `-c` options (tests); the CLI passes its own through the environment."""
+def main(context: dict | None = None, outdir: str | None = None) -> int:
+    """`context` and `outdir` stand in for `-c` and `-o` (tests); the CLI passes its own through the environment."""
     # Under the CLI, CDK_OUTDIR says where; run directly, write cdk.out/ as `cdk synth` would (not a temp dir).
-    outdir = None if os.environ.get("CDK_OUTDIR") else str(ROOT / "cdk.out")
+    outdir = outdir or (None if os.environ.get("CDK_OUTDIR") else str(ROOT / "cdk.out"))
     app = cdk.App(outdir=outdir, context={**cdk_json_context(), **(context or {})})
     try:
         build(app)

@@ -210,6 +210,50 @@ class StateConfig(_Strict):
     retention_days: int = Field(default=30, ge=1, le=3650)
 
 
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
+OuId = Annotated[str, Field(pattern=r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")]
+
+
+class OrgConfig(_Strict):
+    """Organisation (hub) mode: scan every selected member account through its member role."""
+
+    enabled: bool = False
+    # The read-only audit role the member stack creates in every member account.
+    member_role_name: str = Field(default="connector-health-member", pattern=r"^[\w+=,.@-]{1,64}$")
+    # Accounts to scan (default: every ACTIVE account) and accounts never to scan; exclude wins.
+    include_accounts: list[AccountId] = Field(default_factory=list)
+    exclude_accounts: list[AccountId] = Field(default_factory=list)
+    # Organisational units (or the root, r-...) whose accounts, at any depth, are scanned / never scanned.
+    include_ous: list[OuId] = Field(default_factory=list)
+    exclude_ous: list[OuId] = Field(default_factory=list)
+    # Service-managed StackSets never deploy to the management account, so by default it is skipped (the
+    # monitor stack's own scan covers the hub account).
+    skip_management_account: bool = True
+    # Test exchanges (EXCHANGE_*) in member accounts; off halves the STS calls of a large organisation.
+    exchanges: bool = True
+    # `check --org`: accounts scanned concurrently on this machine.
+    max_workers: int = Field(default=8, ge=1, le=64)
+    # Hub stack: the worker Lambda's reserved concurrency, SQS batch size, visibility timeout and the number of
+    # receives before a message goes to the dead-letter queue.
+    worker_concurrency: int = Field(default=5, ge=1, le=100)
+    worker_batch_size: int = Field(default=5, ge=1, le=10)
+    worker_timeout_seconds: int = Field(default=300, ge=30, le=900)
+    max_receive_count: int = Field(default=3, ge=1, le=10)
+    # The AWS Organizations id (o-...) the member roles require of the worker (aws:PrincipalOrgID). Only the
+    # member stack reads it; it can also be given as a template parameter at deploy time.
+    organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "OrgConfig":
+        both = sorted(set(self.include_accounts) & set(self.exclude_accounts))
+        if both:
+            raise ValueError(f"account {both[0]} is in both include_accounts and exclude_accounts; keep it in one")
+        both = sorted(set(self.include_ous) & set(self.exclude_ous))
+        if both:
+            raise ValueError(f"OU {both[0]} is in both include_ous and exclude_ous; keep it in one")
+        return self
+
+
 class Config(_Strict):
     version: Literal[1] = 1
     region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
@@ -217,6 +261,7 @@ class Config(_Strict):
     issuer_inspection: IssuerInspection = Field(default_factory=IssuerInspection)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    org: OrgConfig = Field(default_factory=OrgConfig)
     connectors: list[ConnectorConfig] = Field(min_length=1)
 
     @field_validator("connectors")
@@ -341,8 +386,16 @@ def _phrase(error: dict[str, Any], data: Any) -> str:
             "name": "use letters, digits, '.', '_' or '-' (up to 63 characters)",
             "region": "use an AWS region code such as us-east-1",
             "schedule": "use an EventBridge expression such as rate(1 hour) or cron(0 * * * ? *)",
+            "member_role_name": "use an IAM role name (letters, digits and +=,.@_-, up to 64 characters)",
+            "organization_id": "use the organisation id from `aws organizations describe-organization`, e.g. o-a1b2c3d4e5",
         }
-        msg = fixes.get(str(error["loc"][-1]), msg)
+        fixes |= {
+            "include_accounts": "use a 12-digit AWS account id", "exclude_accounts": "use a 12-digit AWS account id",
+            "include_ous": "use an OU id such as ou-ab12-cd34ef56 or the root id r-ab12",
+            "exclude_ous": "use an OU id such as ou-ab12-cd34ef56 or the root id r-ab12",
+        }
+        field_name = next((str(p) for p in reversed(error["loc"]) if not isinstance(p, int)), "")
+        msg = fixes.get(field_name, msg)
     return f"{loc} = {_short(value)}: {msg}"
 
 

@@ -30,7 +30,9 @@ SCAN_ERRORS = MetricDef("ScanErrors", "Count", (), "Sum",
                         "MONITOR_CHECK_ERROR and MONITOR_ACCESS_DENIED findings of a run (the monitor is partly blind)")
 HEARTBEAT = MetricDef("Heartbeat", "Count", (), "Sum", "1 per successful scan run")
 PROBE_STAGE = MetricDef("ProbeStage", "Count", ("Connector",), "Minimum",
-                        "validation stage the forged probe reached (see exchange.STAGES); higher is healthier")
+                        "validation stage the forged probe reached: 4 (signature) is the healthy answer; lower means "
+                        "STS stopped earlier (0 region/credentials issued to a forged token, 1 provider, 2 audience, "
+                        "3 keys/thumbprint)")
 PROBE_LATENCY = MetricDef("ProbeLatency", "Milliseconds", ("Connector",), "Maximum", "STS round trip of the probe")
 CERT_DAYS_LEFT = MetricDef("CertificateDaysLeft", "Count", ("Connector",), "Minimum",
                            "days until the first of the issuer's leaf or pinned certificates expires")

@@ -21,7 +21,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .alerts import AlertMessage, compose
-from .collect.aws import BOTO_CONFIG
+from .collect.aws import BOTO_CONFIG, AccountSnapshot
 from .config import Config
 from .engine import ScanResult, scan_account
 from .findings import Finding, Severity
@@ -73,18 +73,23 @@ def _targets(config: Config) -> tuple[str, str]:
 
 
 def run_pipeline(config: Config, *, run_id: str, session: boto3.session.Session | None = None,
-                 now: dt.datetime | None = None, sns=None) -> PipelineResult:
+                 now: dt.datetime | None = None, sns=None, scan_session: boto3.session.Session | None = None,
+                 account_id: str | None = None, exchanges: bool = True, inspector=None) -> PipelineResult:
+    """`session` reaches the state table and topic; `scan_session` (default: the same) the scanned account, e.g.
+    a member account's role in hub mode (then pass its `account_id` to save the GetCallerIdentity call)."""
     session = session or boto3.session.Session()
+    scan_session = scan_session or session
     now = now or dt.datetime.now(dt.timezone.utc)
     table, topic = _targets(config)
     store = StateStore(table, session, config.region)
     sns = sns or session.client("sns", region_name=config.region, config=BOTO_CONFIG)
-    account = session.client("sts", region_name=config.region, config=BOTO_CONFIG).get_caller_identity()["Account"]
+    account = account_id or scan_session.client("sts", region_name=config.region,
+                                                config=BOTO_CONFIG).get_caller_identity()["Account"]
 
     connectors = config.resolved_connectors()
     baselines = {c.name: store.get_baseline(account, c.name) for c in connectors}
-    scan = scan_account(config, session=session, account_id=account, now=now,
-                        baselines={k: v for k, v in baselines.items() if v})
+    scan = scan_account(config, session=scan_session, account_id=account, now=now, exchanges=exchanges,
+                        inspector=inspector, baselines={k: v for k, v in baselines.items() if v})
     result = PipelineResult(scan=scan)
 
     for conn in connectors:
@@ -101,6 +106,24 @@ def run_pipeline(config: Config, *, run_id: str, session: boto3.session.Session 
     by_connector.setdefault("*", [])
     for name, findings in by_connector.items():
         _settle_connector(config, store, sns, topic, account, name, findings, run_id, now, result)
+    return result
+
+
+def settle_account_findings(config: Config, *, run_id: str, account: str, findings: list[Finding],
+                            session: boto3.session.Session | None = None, now: dt.datetime | None = None,
+                            sns=None) -> PipelineResult:
+    """The state and alert step for account-wide findings (connector "*") of an account that could not be scanned
+    (hub mode: its member role is missing or refuses). Per-connector state is left as it was: unknown, not resolved."""
+    session = session or boto3.session.Session()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    table, topic = _targets(config)
+    store = StateStore(table, session, config.region)
+    sns = sns or session.client("sns", region_name=config.region, config=BOTO_CONFIG)
+    scan = ScanResult(account_id=account, findings=list(findings), snapshot=AccountSnapshot(account_id=account),
+                      issuers={}, connectors=[], duration_seconds=0.0)
+    result = PipelineResult(scan=scan)
+    _settle_connector(config, store, sns, topic, account, "*", [f for f in findings if f.connector == "*"],
+                      run_id, now, result)
     return result
 
 

@@ -60,5 +60,8 @@ def _probe_metrics(scan: ScanResult, connector: str) -> tuple[float, float | Non
               if connector in (p.get("connectors") or ()) and p.get("latency_ms") is not None and not p.get("inherited_from")]
     if not probes:
         return None
-    stage = min(float(p.get("stage_index", -1)) for p in probes)
+    if any(p.get("stage") == "credentials" for p in probes):
+        stage = 0.0  # a forged token got credentials: the least healthy outcome, whatever its stage index
+    else:
+        stage = min(float(p.get("stage_index", -1)) for p in probes)
     return stage, max(float(p["latency_ms"]) for p in probes)

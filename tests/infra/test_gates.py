@@ -64,16 +64,16 @@ def test_cfn_lint_passes_on_the_synthesized_template(synth, name):
     assert not matches, "\n".join(f"{m.rule.id} {m.message} ({m.path})" for m in matches)
 
 
-def run_main(app_module, capsys, **context) -> tuple[int, str]:
+def run_main(app_module, capsys, tmp_path, **context) -> tuple[int, str]:
     """app.py's `main()` as `python app.py` runs it, with `-c` context."""
-    code = app_module.main(context)
+    code = app_module.main(context, outdir=str(tmp_path / "cdk.out"))
     return code, capsys.readouterr().err
 
 
 def test_config_error_fails_synth_with_one_line(app_module, capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("connectors:\n  - name: x\n    preset: defendr\n")
-    code, err = run_main(app_module, capsys, config=str(bad), asset_dir=str(tmp_path / "asset"))
+    code, err = run_main(app_module, capsys, tmp_path, config=str(bad), asset_dir=str(tmp_path / "asset"))
     assert code == 1
     assert err.splitlines() == [f"connector-health: config error: {bad}: connectors[0].preset = 'defendr': unknown "
                                 "preset; use one of defender-for-cloud, github-actions, eks-irsa, gitlab, entra-app, "
@@ -81,7 +81,7 @@ def test_config_error_fails_synth_with_one_line(app_module, capsys, tmp_path):
 
 
 def test_missing_layer_fails_synth_with_one_line_that_says_make_layer(app_module, capsys, tmp_path):
-    code, err = run_main(app_module, capsys, config=str(REPO / "connector-health.example.yaml"),
+    code, err = run_main(app_module, capsys, tmp_path, config=str(REPO / "connector-health.example.yaml"),
                          layer_dir=str(tmp_path / "none"), asset_dir=str(tmp_path / "asset"))
     assert code == 1
     assert err.splitlines() == [

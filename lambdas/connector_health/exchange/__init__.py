@@ -5,18 +5,20 @@ phase; the EXCHANGE_* checks read the `ExchangeResults` it returns. `classify` t
 `Outcome` exactly as CHECKS.md/FACTS.md say.
 """
 
-from .classify import Outcome, classify
+from .classify import STAGES, Outcome, classify, stage_index
 from .runner import ExchangeResults, ExchangeRunner, ProbeLimiter, ProbeResult, RealExchangeResult, exchange_summary
 
 __all__ = [
     "ExchangeResults",
     "ExchangeRunner",
     "Outcome",
+    "STAGES",
     "ProbeLimiter",
     "ProbeResult",
     "RealExchangeResult",
     "classify",
     "exchange_summary",
+    "stage_index",
     "token_source_permissions",
 ]
 

@@ -252,9 +252,9 @@ class ExchangeRunner:
         return results
 
     def _sts(self, **credentials: str):
-        return self.session.client("sts", region_name=self.config.region, config=EXCHANGE_BOTO_CONFIG) \
-            if not credentials else boto3.session.Session(**credentials).client(
-                "sts", region_name=self.config.region, config=EXCHANGE_BOTO_CONFIG)
+        """An STS client for the scan's region (one attempt per call); with `credentials`, one that uses them."""
+        session = boto3.session.Session(**credentials) if credentials else self.session
+        return session.client("sts", region_name=self.config.region, config=EXCHANGE_BOTO_CONFIG)
 
     # ------------------------------------------------------------------ probes
     def _role_arn(self, name: str) -> str | None:
@@ -288,7 +288,8 @@ class ExchangeRunner:
                 if existing:
                     existing.connectors.append(conn.name)
                     continue
-                roles = [r for r in conn.roles if r.audience == audience] or [r for r in conn.roles if not r.audience]
+                # A role of that audience; else any: STS refuses a forged token before it reads a trust policy.
+                roles = [r for r in conn.roles if r.audience == audience] or list(conn.roles)
                 role_arn = self._role_arn(roles[0].name) if roles else None
                 if role_arn is None:
                     results.probes.append(ProbeResult(

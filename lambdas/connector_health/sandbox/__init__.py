@@ -36,7 +36,7 @@ TOKEN_CLIENT_ID = "5f0c3a52-8d1e-4b7a-9c66-1d2e3f4a5b6c"
 
 
 class Sandbox:
-    def __init__(self, directory: str | Path | None = None, *, issuer_timeout: float = 2.0):
+    def __init__(self, directory: str | Path | None = None, *, issuer_timeout: float = 2.0, accounts: int = 0):
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="connector-health-sandbox-")
         self.directory = Path(directory or self._tmp.name)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -49,6 +49,8 @@ class Sandbox:
         self.token_client_id = TOKEN_CLIENT_ID
         self.token_client_secret = ""
         self.seeded: dict[str, Any] = {}
+        # Member accounts of the emulated organisation (hub mode); 0: a single account, no organisation.
+        self.accounts = accounts
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "Sandbox":
@@ -134,6 +136,8 @@ class Sandbox:
         issuer.delay_seconds = 0.0
         issuer.wrong_issuer = None
         issuer.jwks_override = None
+        issuer.discovery_override = None
+        issuer.trickle_seconds = 0.0
         issuer.token_error = None
         issuer.clients[self.token_client_id] = self.token_client_secret
         if self.sts:
@@ -149,7 +153,27 @@ class Sandbox:
         assert self.issuer and self.pki
         self.seeded = seed_defender_account(self.client("iam"), self.issuer.url, self.pki.thumbprint)
         self.seeded.update(create_monitor_resources(self.client("dynamodb"), self.client("sns"), self.client("sqs")))
+        if self.accounts:
+            self.seed_org(self.accounts)
         self.write_config()
+
+    def seed_org(self, accounts: int) -> dict[str, Any]:
+        """Emulate an organisation of `accounts` member accounts (see sandbox/org.py for which are misconfigured)
+        and enable hub mode in the generated config."""
+        import json
+
+        from .org import seed_organization
+
+        assert self.issuer and self.pki
+        self.accounts = accounts
+        if self.sts:
+            self.sts.forget_accounts()
+        session = self.__dict__.setdefault("_session", self.boto_session())
+        self.seeded["org"] = seed_organization(session, self.endpoint_url, accounts, self.issuer.url,
+                                               self.pki.thumbprint, hub_account=SANDBOX_ACCOUNT)
+        (self.directory / "org.json").write_text(json.dumps(self.seeded["org"], indent=1), encoding="utf-8")
+        self.write_config()
+        return self.seeded["org"]
 
     def read_alerts(self, wait: float = 0.0) -> list[dict[str, Any]]:
         """Alert messages published since the last call, read back from the queue subscribed to the topic:
@@ -163,6 +187,9 @@ class Sandbox:
 
     def config_dict(self) -> dict[str, Any]:
         assert self.issuer and self.pki
+        org = self.seeded.get("org")
+        hub = {"org": {"enabled": True, "member_role_name": org["member_role"],
+                       "organization_id": org["organization_id"]}} if org else {}
         return {
             "version": 1,
             "region": "us-east-1",
@@ -180,7 +207,7 @@ class Sandbox:
                     "customer_tenant_id": CUSTOMER_TENANT,
                 }
             ],
-        }
+        } | hub
 
     def write_config(self) -> Path:
         self.config_path.write_text(

@@ -2,8 +2,8 @@
 
 It serves leaf + intermediate from `SandboxPki`, so a TLS client sees a real chain and the thumbprint comes from
 a real handshake. Controls let tests and the demo break it the ways real issuers break: rotate the intermediate,
-switch to a private (untrusted) chain, answer slowly, stop listening, declare a wrong issuer, serve a garbage or
-huge JWKS, or fail token requests with an AADSTS error.
+switch to a private (untrusted) chain, answer slowly or trickle the body (slow loris), stop listening, declare a
+wrong issuer, serve a garbage or huge JWKS or discovery document, or fail token requests with an AADSTS error.
 """
 
 from __future__ import annotations
@@ -84,6 +84,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if issuer.trickle_seconds:  # slow loris: every byte in time for a read timeout, the whole far too late
+            self.wfile.flush()
+            for i in range(len(body)):
+                time.sleep(issuer.trickle_seconds)
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+            return
         self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802
@@ -91,7 +98,8 @@ class _Handler(BaseHTTPRequestHandler):
         issuer.requests += 1
         path = urlsplit(self.path).path
         if path == issuer.path + ".well-known/openid-configuration":
-            self._send(200, json.dumps(issuer.discovery()).encode())
+            body = issuer.discovery_override
+            self._send(200, json.dumps(issuer.discovery()).encode() if body is None else body)
         elif path == issuer.path + "discovery/keys":
             self._send(200, issuer.jwks_body())
         else:
@@ -125,6 +133,8 @@ class LocalIssuer:
         self.delay_seconds = 0.0
         self.wrong_issuer: str | None = None
         self.jwks_override: bytes | None = None
+        self.discovery_override: bytes | None = None  # served as the discovery document, as is
+        self.trickle_seconds = 0.0  # > 0: the body is sent one byte at a time, this long apart (slow loris)
         self.token_error: tuple[str, str] | None = None  # (AADSTS code, description)
         self.clients: dict[str, str] = {}  # client_id -> secret
 

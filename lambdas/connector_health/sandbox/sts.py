@@ -27,9 +27,16 @@ POST (or GET with a query string), XML answers shaped like AWS's, errors as
 6. then the call is forwarded to moto for credentials, and the answer gets the members moto leaves out
    (`SubjectFromWebIdentityToken`, `Audience`, `Provider`).
 
+`AssumeRole` (hub mode's member roles) is validated too: the role must exist in the account of its ARN and its
+trust policy must admit the caller (the identity moto gives the request's credentials) with `aws:PrincipalArn`,
+`aws:PrincipalAccount` and `aws:PrincipalOrgID` (the emulated organisation's id) -> `AccessDenied` "User: <caller>
+is not authorized to perform: sts:AssumeRole on resource: <role>". Provider and role look-ups for web identity
+read the IAM of the account the role ARN names (moto keeps accounts apart by assumed-role credentials).
+
 Switches (reset by `Sandbox.restore()`): `accept_anything` (step 2-5 skipped: a broken STS, for
 EXCHANGE_FORGED_TOKEN_ACCEPTED), `region_disabled` (`RegionDisabledException` for web-identity calls, as when
-the account has not activated the region's STS endpoint), `invalidate_issued_credentials` (credentials this
+the account has not activated the region's STS endpoint), `assume_role_errors` ({account id: error code} that
+`AssumeRole` into that account answers, e.g. `RegionDisabledException`: an error that is not a refusal), `invalidate_issued_credentials` (credentials this
 stand-in issued are refused by `GetCallerIdentity` with `InvalidClientTokenId`, as session tokens that are
 not valid in a region or were revoked).
 """
@@ -56,7 +63,7 @@ from botocore.exceptions import ClientError
 from ..collect.aws import provider_key
 from ..collect.issuer import IssuerInspector, discovery_url_for
 from ..config import IssuerInspection
-from ..policy import evaluate, parse_policy
+from ..policy import RequestContext, evaluate, parse_policy
 from ..policy.webidentity import web_identity_request
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -81,6 +88,7 @@ MSG_ACCESS_DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
 MSG_REGION = ("STS is not activated in this region for account:{account}. Your account administrator can activate "
               "STS in this region using the IAM Console.")
 MSG_INVALID_CLIENT_TOKEN = "The security token included in the request is invalid."
+MSG_ASSUME_ROLE_DENIED = "User: {caller} is not authorized to perform: sts:AssumeRole on resource: {role}"
 
 STATUS = {
     "InvalidIdentityToken": 400, "ExpiredTokenException": 400, "IDPCommunicationError": 400,
@@ -143,6 +151,8 @@ class _Handler(BaseHTTPRequestHandler):
             if action == "AssumeRoleWithWebIdentity":
                 status, payload = standin.assume_role_with_web_identity(
                     params, self.client_address[0], self.headers.get("User-Agent", ""), self._forwarder(body))
+            elif action == "AssumeRole":
+                status, payload = standin.assume_role(params, dict(self.headers.items()), self._forwarder(body))
             elif action == "GetCallerIdentity" and standin.refuses_credentials(self.headers.get("Authorization", "")):
                 raise StsError("InvalidClientTokenId", MSG_INVALID_CLIENT_TOKEN)
             else:
@@ -206,8 +216,16 @@ class StsStandIn:
             aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
             region_name=region,
         ).client("iam", endpoint_url=moto_endpoint)
+        self._moto_sts = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
+            region_name=region,
+        ).client("sts", endpoint_url=moto_endpoint)
+        self._account_iam: dict[str, Any] = {}
+        self.default_account = "123456789012"  # moto's account for the "testing" credentials
+        self._org_id: tuple[str | None, frozenset[str]] | None = None
         # Switches
         self.accept_anything = False
+        self.assume_role_errors: dict[str, str] = {}
         self.region_disabled = False
         self.invalidate_issued_credentials = False
         # What happened (tests read it): (action, error code or None)
@@ -237,9 +255,106 @@ class StsStandIn:
         self.accept_anything = False
         self.region_disabled = False
         self.invalidate_issued_credentials = False
+        self.assume_role_errors = {}
         with self._lock:
             self.calls.clear()
             self.issued_keys.clear()
+        self.forget_accounts()
+
+    def forget_accounts(self) -> None:
+        """Drop the per-account clients and the organisation (moto's reset forgets the keys behind them)."""
+        with self._lock:
+            self._account_iam.clear()
+            self._org_id = None
+
+    # ------------------------------------------------------------------ accounts
+    def iam_for(self, account: str):
+        """An IAM client on `account` (moto maps the credentials of a role assumed there to that account)."""
+        with self._lock:
+            client = self._account_iam.get(account)
+        if client is not None:
+            return client
+        creds = self._moto_sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/sandbox-sts-stand-in",
+                                           RoleSessionName="sts-stand-in")["Credentials"]
+        client = boto3.session.Session(
+            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"], region_name=self.region,
+        ).client("iam", endpoint_url=self.moto_endpoint)
+        with self._lock:
+            self._account_iam[account] = client
+        return client
+
+    def _organization(self) -> tuple[str | None, frozenset[str]]:
+        """(organisation id, its account ids) of the emulated organisation, if there is one."""
+        with self._lock:
+            cached = self._org_id
+        if cached is not None:
+            return cached
+        orgs = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
+            region_name=self.region,
+        ).client("organizations", endpoint_url=self.moto_endpoint)
+        try:
+            org_id = orgs.describe_organization()["Organization"]["Id"]
+            accounts = frozenset(a["Id"] for page in orgs.get_paginator("list_accounts").paginate()
+                                 for a in page["Accounts"])
+        except ClientError:
+            org_id, accounts = None, frozenset()
+        with self._lock:
+            self._org_id = (org_id, accounts)
+        return org_id, accounts
+
+    # ------------------------------------------------------------------ AssumeRole
+    def assume_role(self, params: dict[str, str], headers: dict[str, str], forward) -> tuple[int, bytes]:
+        role_arn = params.get("RoleArn", "")
+        parts = role_arn.split(":")
+        caller = self._caller(headers)
+        denied = StsError("AccessDenied", MSG_ASSUME_ROLE_DENIED.format(caller=caller["Arn"], role=role_arn))
+        if len(parts) < 6 or not parts[5].startswith("role/"):
+            raise denied
+        account = parts[4]
+        if account in self.assume_role_errors:
+            code = self.assume_role_errors[account]
+            raise StsError(code, f"sandbox switch: AssumeRole into {account} answers {code}")
+        try:
+            role = self.iam_for(account).get_role(RoleName=parts[5].rsplit("/", 1)[-1])["Role"]
+        except ClientError:
+            raise denied from None
+        if role["Arn"] != role_arn:
+            raise denied
+        policy = parse_policy(role.get("AssumeRolePolicyDocument"), source="trust policy", require_principal=True)
+        principal_arn = caller["Arn"]
+        match = re.match(r"^arn:([^:]+):sts::(\d{12}):assumed-role/([^/]+)/", principal_arn)
+        if match:  # aws:PrincipalArn of a role session is the role's ARN
+            principal_arn = f"arn:{match.group(1)}:iam::{match.group(2)}:role/{match.group(3)}"
+        org_id, members = self._organization()
+        keys: dict[str, Any] = {"aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": caller["Account"],
+                                "aws:PrincipalType": "AssumedRole" if match else "User"}
+        if org_id and caller["Account"] in members:
+            keys["aws:PrincipalOrgID"] = org_id
+        request = RequestContext(action="sts:AssumeRole", resource=role_arn, principal=("AWS", caller["Arn"]),
+                                 keys=keys)
+        if not evaluate([policy], request, assume="deny").allowed:
+            raise denied
+        status, _headers, payload = forward()
+        return status, payload
+
+    def _caller(self, headers: dict[str, str]) -> dict[str, str]:
+        """Who sends the request: moto's GetCallerIdentity for the same credentials (moto reads the access key
+        from the Authorization header and does not check signatures)."""
+        target = urlsplit(self.moto_endpoint)
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        body = b"Action=GetCallerIdentity&Version=2011-06-15"
+        keep = {k: v for k, v in headers.items() if k.lower() in ("authorization", "x-amz-date", "x-amz-security-token")}
+        try:
+            conn.request("POST", "/", body=body, headers={**keep, "Content-Type": "application/x-www-form-urlencoded",
+                                                          "Content-Length": str(len(body))})
+            text = conn.getresponse().read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        arn = re.search(r"<Arn>([^<]+)</Arn>", text)
+        account = re.search(r"<Account>([^<]+)</Account>", text)
+        return {"Arn": arn.group(1) if arn else "unknown", "Account": account.group(1) if account else ""}
 
     def record(self, action: str, code: str | None) -> None:
         with self._lock:
@@ -290,6 +405,12 @@ class StsStandIn:
         self._trust(role_arn, provider, claims, session_name, source_ip, user_agent)
         return self._credentials(forward, params, claims=claims, provider=provider)
 
+    def _iam_of(self, account: str):
+        """The default account's client, or one on the member account the role ARN names."""
+        if not re.fullmatch(r"\d{12}", account or "") or account == self.default_account:
+            return self._iam
+        return self.iam_for(account)
+
     @staticmethod
     def _validate_input(params: dict[str, str]) -> None:
         problems = []
@@ -320,12 +441,13 @@ class StsStandIn:
 
     def _provider(self, account: str, iss: str) -> dict[str, Any] | None:
         key = provider_key(iss)
-        for entry in self._iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
+        iam = self._iam_of(account)
+        for entry in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
             arn = entry["Arn"]
             if arn.split(":")[4] != account:
                 continue
             try:
-                got = self._iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+                got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
             except ClientError:
                 continue
             url = got.get("Url") or arn.split(":oidc-provider/", 1)[-1]
@@ -400,8 +522,9 @@ class StsStandIn:
     def _trust(self, role_arn: str, provider: dict[str, Any], claims: dict[str, Any], session_name: str,
                source_ip: str, user_agent: str) -> None:
         name = role_arn.rsplit("/", 1)[-1]
+        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
         try:
-            role = self._iam.get_role(RoleName=name)["Role"]
+            role = self._iam_of(account).get_role(RoleName=name)["Role"]
         except ClientError:
             raise StsError("AccessDenied", MSG_ACCESS_DENIED) from None
         if role["Arn"] != role_arn:

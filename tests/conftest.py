@@ -1,0 +1,57 @@
+"""Sandbox fixtures for tests/integration and tests/resilience: one sandbox (moto server + local TLS issuer) per
+test process, restored per test.
+
+They live here, not in each directory's conftest, because moto's backends are process-global: two session
+fixtures of the same name in two conftests would start two sandboxes in one xdist worker. (With
+`--import-mode=importlib` a conftest can neither be imported nor named in `pytest_plugins`.)
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from connector_health.config import load_config
+from connector_health.engine import scan_account
+from connector_health.sandbox import Sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox_session():
+    sandbox = Sandbox(issuer_timeout=1.0).start()
+    saved = {k: os.environ.get(k) for k in sandbox.env()}
+    os.environ.update(sandbox.env())
+    yield sandbox
+    sandbox.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def sandbox(sandbox_session):
+    """The sandbox in its healthy seeded state."""
+    sandbox_session.restore()
+    return sandbox_session
+
+
+@pytest.fixture
+def config(sandbox):
+    return load_config(sandbox.config_path)
+
+
+@pytest.fixture
+def scan(config):
+    """Run the engine on the sandbox account; returns (result, {check_id: [findings]})."""
+
+    def _scan(**kwargs):
+        result = scan_account(config, **kwargs)
+        by_id: dict[str, list] = {}
+        for finding in result.findings:
+            by_id.setdefault(finding.check_id, []).append(finding)
+        return result, by_id
+
+    return _scan
