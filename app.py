@@ -90,6 +90,13 @@ def build(app: cdk.App, *, nag: bool = True) -> MonitorStack:
         )
     except (LayerNotBuilt, ScheduleError) as exc:
         raise SynthError(f"connector-health: {exc}") from None
+    if config.org.enabled:
+        # Hub mode: the member accounts' StackSet template (docs/org.md); no assets, no bootstrap rule.
+        from stacks.member_stack import MemberStack
+        from stacks.monitor_stack import declared_read_actions
+
+        MemberStack(app, f"{stack.stack_name}Member", config=config, read_actions=declared_read_actions(),
+                    description="connector-health member role: read-only audit role trusted by the hub's worker")
     if nag:
         # Acknowledgements are also written into the template (Metadata.cdk_nag) as an audit trail for reviewers.
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))

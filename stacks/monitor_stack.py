@@ -54,7 +54,7 @@ class MonitorStack(Stack):
             topic=alerting.topic,
             topic_key=alerting.key,
         )
-        MonitorDashboard(
+        monitoring = MonitorDashboard(
             self,
             "Monitoring",
             connectors=[c.name for c in config.connectors if c.enabled],
@@ -70,3 +70,16 @@ class MonitorStack(Stack):
         CfnOutput(self, "StateTableName", value=state.table.table_name,
                   description="DynamoDB table of baselines and findings")
         self.state, self.alerting, self.scanner = state, alerting, scanner
+        self.org = self._org(config, asset_dir, monitoring) if config.org.enabled else None
+
+    def _org(self, config: Config, asset_dir: Path, monitoring: MonitorDashboard):
+        """Hub mode (config `org.enabled`): fan-out, account queue and worker; docs/org.md."""
+        from .constructs.fanout import OrgFanout, OrgFanoutProps
+
+        org = OrgFanout(self, "Org", props=OrgFanoutProps(org=config.org, schedule=config.schedule,
+                                                          asset_dir=asset_dir, layer=self.scanner.layer),
+                        table=self.state.table, topic=self.alerting.topic, topic_key=self.alerting.key)
+        org.add_dashboard_widgets(monitoring.dashboard)
+        CfnOutput(self, "WorkerRoleArn", value=org.worker.role.role_arn,
+                  description="the principal the member stacks trust (their HubWorkerRoleArn parameter)")
+        return org

@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", default=_default_config(), help="YAML config (default: $CONNECTOR_HEALTH_CONFIG or connector-health.yaml)")
     check.add_argument("--format", choices=("table", "json"), default="table")
     check.add_argument("--fail-on", type=_severity, default="high", help="lowest severity that makes the exit status 1 (default high)")
+    check.add_argument("--org", action="store_true",
+                       help="scan every selected account of the organisation through its member role (the config's org: section)")
+    check.add_argument("--max-workers", type=int, default=None, metavar="N",
+                       help="with --org: accounts scanned at once (default: org.max_workers)")
 
     run = sub.add_parser("run", help="what the scheduled Lambda runs: scan, state, alerts, metrics (needs the state table and topic)")
     run.add_argument("--config", default=_default_config())
@@ -70,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="run the emulated environment (moto + local TLS issuer) in the background")
     sandbox.add_argument("action", choices=("up", "down", "status"))
     sandbox.add_argument("--dir", type=Path, default=None, help="state directory of the background sandbox")
+    sandbox.add_argument("--accounts", type=int, default=0, metavar="N",
+                         help="with up: also emulate an organisation of N member accounts (hub mode; a few misconfigured)")
 
     sub.add_parser("demo", help="the scripted story on the sandbox (what `make demo` runs)")
     return parser
@@ -88,6 +94,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(f"config error: {exc}")
 
+    if args.org:
+        return _check_org(args, config)
+
     from .engine import scan_account
     from .output import exit_status, findings_json, render_table
 
@@ -102,6 +111,48 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(findings_json(result.findings, result.summary()))
     else:
         render_table(result.findings, result.summary())
+    return exit_status(result.findings, args.fail_on)
+
+
+def _check_org(args: argparse.Namespace, config) -> int:
+    """`check --org`: the hub's fan-out on a local thread pool, a progress bar on stderr, a per-account summary."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .org import scan_organization
+    from .org.report import render_org_findings, render_org_summary
+    from .output import exit_status, findings_json
+
+    if args.max_workers is not None and not 1 <= args.max_workers <= 64:
+        return _fail("--max-workers must be between 1 and 64")
+    console = Console(stderr=True)
+    progress = Progress(TextColumn("[bold]Scanning accounts"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), console=console,
+                        transient=True, disable=not console.is_terminal)
+    task = progress.add_task("accounts", total=None, failed=0)
+    failed = 0
+
+    def selected(selection) -> None:
+        progress.update(task, total=len(selection.selected))
+
+    def done(outcome) -> None:
+        nonlocal failed
+        failed += outcome.status != "scanned"
+        progress.update(task, advance=1, failed=failed)
+
+    try:
+        with progress:
+            result = scan_organization(config, max_workers=args.max_workers, on_selected=selected, on_done=done)
+    except (ClientError, BotoCoreError) as exc:
+        # Listing the organisation failed (not the management or delegated administrator account, no permission).
+        return _fail(f"cannot list the organisation's accounts: {exc}", 1)
+    summary = result.summary()
+    if args.format == "json":
+        print(findings_json(result.findings, summary))
+    else:
+        render_org_findings(result.findings)
+        render_org_summary(summary)
     return exit_status(result.findings, args.fail_on)
 
 
@@ -176,8 +227,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     directory = args.dir or daemon.DEFAULT_DIR
     if args.action == "up":
+        if not 0 <= args.accounts <= 1000:
+            return _fail("--accounts must be between 0 and 1000")
         try:
-            env = daemon.up(directory)
+            env = daemon.up(directory, accounts=args.accounts)
         except RuntimeError as exc:
             return _fail(str(exc), 1)
         for name, value in env.items():

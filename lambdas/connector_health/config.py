@@ -357,7 +357,8 @@ def _loc(parts: tuple[Any, ...]) -> str:
         elif part in ("entra-client-credentials", "file", "env", "command"):
             continue  # discriminator tag pydantic inserts into the location
         else:
-            out += ("." if out else "") + str(part)
+            name = str(part)  # a key with a line break or control character would break the one-line message
+            out += ("." if out else "") + (name if name.isprintable() else repr(name))
     return out or "(top level)"
 
 

@@ -83,8 +83,11 @@ class _Batch:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = _Batch(_config())
-    response = process_partial_response(event=event, record_handler=batch.handle, processor=processor,
+    try:
+        # Raises BatchProcessingError when every record failed: the whole batch is retried.
+        return process_partial_response(event=event, record_handler=batch.handle, processor=processor,
                                         context=context)
-    metrics.add_metric(name=M.ACCOUNTS_SCANNED.name, unit=MetricUnit[M.ACCOUNTS_SCANNED.unit], value=batch.scanned)
-    metrics.add_metric(name=M.ACCOUNTS_FAILED.name, unit=MetricUnit[M.ACCOUNTS_FAILED.unit], value=batch.failed)
-    return response
+    finally:
+        metrics.add_metric(name=M.ACCOUNTS_SCANNED.name, unit=MetricUnit[M.ACCOUNTS_SCANNED.unit],
+                           value=batch.scanned)
+        metrics.add_metric(name=M.ACCOUNTS_FAILED.name, unit=MetricUnit[M.ACCOUNTS_FAILED.unit], value=batch.failed)

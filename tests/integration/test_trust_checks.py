@@ -75,3 +75,13 @@ def test_role_missing_and_unlisted_role_trusting_the_provider(sandbox, scan):
     _, by_id = scan()
     assert [f.details["role"] for f in by_id["TRUST_ROLE_MISSING"]] == ["SensitiveDataDiscovery"]
     assert {"TRUST_AUDIENCE_UNRESTRICTED", "TRUST_SUBJECT_UNRESTRICTED"} <= _ids(by_id, "rogue")
+
+
+def test_roles_of_plans_not_selected_keep_their_audience(sandbox):
+    from connector_health.config import parse_config
+    from connector_health.engine import scan_account
+
+    data = sandbox.config_dict()
+    data["connectors"][0]["plans"] = ["cspm"]
+    result = scan_account(parse_config(data), exchanges=False)
+    assert not [f for f in result.findings if f.check_id.startswith("TRUST_")]

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..findings import Finding
-from ..policy import parse_policy
 from ..trust.analysis import TrustIssue, TrustTarget, analyze_trust
 from ..trust.profiles import PROFILES, legit_identity
 from .base import Check, CheckContext, provider_arn
@@ -39,14 +38,23 @@ def trust_analysis(ctx: CheckContext) -> dict[str, list[tuple[str, TrustIssue]]]
         for p in [snap.provider_for(c.issuer)] if p
     )
     named = {r.name: r for r in conn.roles}
+    # Roles of the preset's other plans (not selected for this connector) still have a known audience.
+    preset_roles = {r.name: r for roles in conn.preset.plans.values() for r in roles}
     results: dict[str, list[tuple[str, TrustIssue]]] = {}
     for role in snap.roles.values():
-        document = parse_policy(role.trust_policy_text or role.trust_policy, source=role.arn, require_principal=True)
+        document = snap.trust_document(role)
         spec = named.get(role.name)
         if spec is None and not _trusts(document, arn):
             continue
-        audiences = (spec.audience,) if spec and spec.audience else tuple(conn.needed_audiences)
-        foreign = tuple(a for a in (provider.client_ids if provider else ()) if a not in audiences)
+        known = spec or preset_roles.get(role.name)
+        if known and known.audience:
+            audiences: tuple[str, ...] = (known.audience,)
+            foreign = tuple(a for a in (provider.client_ids if provider else ()) if a not in audiences)
+        else:
+            # A role nobody configured: any audience the connector accepts may be its own; the provider's other
+            # audiences are foreign.
+            audiences = tuple(sorted(conn.accepted_audiences)) or tuple(conn.needed_audiences)
+            foreign = tuple(a for a in (provider.client_ids if provider else ()) if a not in conn.accepted_audiences)
         target = TrustTarget(
             issuer_key=conn.issuer_key, provider_arn=arn, profile=profile, audiences=audiences,
             foreign_audiences=foreign, legit=legit_identity(profile, conn.caller), expected_federated=others,

@@ -117,6 +117,17 @@ class AccountSnapshot:
     def role(self, name: str) -> Role | None:
         return self.roles.get(name)
 
+    def trust_document(self, role: Role):
+        """The role's parsed trust policy, parsed once per snapshot (every connector's checks ask for it)."""
+        from ..policy import parse_policy
+
+        cache = self.__dict__.setdefault("_trust_documents", {})
+        doc = cache.get(role.name)
+        if doc is None:
+            doc = cache[role.name] = parse_policy(role.trust_policy_text or role.trust_policy, source=role.arn,
+                                                  require_principal=True)
+        return doc
+
     def provider_for(self, issuer_url: str) -> OidcProvider | None:
         key = provider_key(issuer_url)
         return next((p for p in self.providers if p.key == key), None)

@@ -212,7 +212,6 @@ class IssuerInspector:
 
     def _fetch_json(self, url: str, tls: HostTls, pinned: set[str]) -> Any:
         timeout = self.settings.timeout_seconds
-        limit = self.settings.max_document_bytes
         if tls.error:
             raise FetchError(f"TLS to {tls.name} failed: {tls.error}")
         verify: str | bool = self.bundle
@@ -224,7 +223,30 @@ class IssuerInspector:
                     f"the certificate of {tls.name} is not trusted ({tls.trust_error}) and its thumbprint "
                     f"{tls.top.sha1 if tls.top else '?'} is not pinned on the provider"
                 )
+        # The total deadline holds even against a server that trickles headers or body a byte at a time (each
+        # read within the read timeout): the GET runs in a daemon thread that is abandoned at the deadline.
         deadline = time.monotonic() + timeout * 2
+        outcome: dict[str, Any] = {}
+        worker = threading.Thread(target=self._download, args=(url, verify, deadline, outcome), daemon=True,
+                                  name="issuer-fetch")
+        worker.start()
+        worker.join(max(0.0, deadline - time.monotonic()) + 0.05)
+        if worker.is_alive():
+            outcome["abandoned"] = True
+            _shutdown(outcome.get("response"))
+            raise FetchError(f"GET {url}: timed out after {timeout * 2:.1f}s (the server sent too slowly)")
+        if "error" in outcome:
+            raise outcome["error"]
+        body = outcome["body"]
+        try:
+            return json.loads(bytes(body).decode("utf-8-sig"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting exhausts the parser's stack
+            raise FetchError(f"GET {url}: the body is not JSON ({_first_line(exc)})") from None
+
+    def _download(self, url: str, verify: str | bool, deadline: float, outcome: dict[str, Any]) -> None:
+        """The GET of `_fetch_json`, in its own thread: puts `body` or `error` (a FetchError) into `outcome`."""
+        timeout = self.settings.timeout_seconds
+        limit = self.settings.max_document_bytes
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", InsecureRequestWarning)
@@ -232,6 +254,7 @@ class IssuerInspector:
                     url, timeout=(timeout, timeout), verify=verify, stream=True, allow_redirects=True,
                     headers={"Accept": "application/json", "User-Agent": "connector-health"},
                 )
+                outcome["response"] = resp
                 with resp:
                     if resp.status_code != 200:
                         raise FetchError(f"GET {url} answered HTTP {resp.status_code}")
@@ -243,20 +266,21 @@ class IssuerInspector:
                         body.extend(chunk)
                         if len(body) > limit:
                             raise FetchError(f"GET {url}: the document exceeds the {limit}-byte limit")
-                        if time.monotonic() > deadline:
+                        if time.monotonic() > deadline or outcome.get("abandoned"):
                             raise FetchError(f"GET {url}: timed out after {timeout * 2:.1f}s (the body arrived too slowly)")
+            outcome["body"] = body
+        except FetchError as exc:
+            outcome["error"] = exc
         except requests.exceptions.Timeout:
-            raise FetchError(f"GET {url}: timed out after {timeout:.1f}s") from None
+            outcome["error"] = FetchError(f"GET {url}: timed out after {timeout:.1f}s")
         except requests.exceptions.SSLError as exc:
-            raise FetchError(f"GET {url}: TLS error ({_first_line(exc)})") from None
+            outcome["error"] = FetchError(f"GET {url}: TLS error ({_first_line(exc)})")
         except requests.exceptions.ConnectionError as exc:
-            raise FetchError(f"GET {url}: connection failed ({_first_line(exc)})") from None
+            outcome["error"] = FetchError(f"GET {url}: connection failed ({_first_line(exc)})")
         except requests.exceptions.RequestException as exc:
-            raise FetchError(f"GET {url}: {exc.__class__.__name__} ({_first_line(exc)})") from None
-        try:
-            return json.loads(bytes(body).decode("utf-8-sig"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FetchError(f"GET {url}: the body is not JSON ({_first_line(exc)})") from None
+            outcome["error"] = FetchError(f"GET {url}: {exc.__class__.__name__} ({_first_line(exc)})")
+        except Exception as exc:  # noqa: BLE001 - reported by the caller like any failed fetch
+            outcome["error"] = FetchError(f"GET {url}: {exc.__class__.__name__} ({_first_line(exc)})")
 
     def _handshake(self, host: str, port: int) -> HostTls:
         result = HostTls(host, port)
@@ -316,6 +340,15 @@ class IssuerInspector:
             return False, f"does not verify against the CA bundle: {_first_line(exc)}"
         except Exception as exc:  # noqa: BLE001 - odd certificates are "not trusted", never a crash
             return False, f"cannot verify: {exc.__class__.__name__}: {_first_line(exc)}"
+
+
+def _shutdown(response: requests.Response | None) -> None:
+    """Wake an abandoned download blocked in recv (closing from another thread would not)."""
+    try:
+        sock = response.raw.connection.sock  # type: ignore[union-attr]
+        sock.shutdown(socket.SHUT_RDWR)
+    except Exception:  # noqa: BLE001 - best effort: the thread is a daemon and ends with the server anyway
+        pass
 
 
 def _first_line(exc: BaseException) -> str:

@@ -157,9 +157,10 @@ class Sandbox:
             self.seed_org(self.accounts)
         self.write_config()
 
-    def seed_org(self, accounts: int) -> dict[str, Any]:
+    def seed_org(self, accounts: int, *, plans: list[str] | None = None) -> dict[str, Any]:
         """Emulate an organisation of `accounts` member accounts (see sandbox/org.py for which are misconfigured)
-        and enable hub mode in the generated config."""
+        and enable hub mode in the generated config. `plans`: only these Defender plans in the member accounts
+        (and in the config's connector); default all."""
         import json
 
         from .org import seed_organization
@@ -170,7 +171,7 @@ class Sandbox:
             self.sts.forget_accounts()
         session = self.__dict__.setdefault("_session", self.boto_session())
         self.seeded["org"] = seed_organization(session, self.endpoint_url, accounts, self.issuer.url,
-                                               self.pki.thumbprint, hub_account=SANDBOX_ACCOUNT)
+                                               self.pki.thumbprint, hub_account=SANDBOX_ACCOUNT, plans=plans)
         (self.directory / "org.json").write_text(json.dumps(self.seeded["org"], indent=1), encoding="utf-8")
         self.write_config()
         return self.seeded["org"]
@@ -205,7 +206,7 @@ class Sandbox:
                     "preset": "defender-for-cloud",
                     "issuer": self.issuer.url,
                     "customer_tenant_id": CUSTOMER_TENANT,
-                }
+                } | ({"plans": org["plans"]} if org and org.get("plans") else {})
             ],
         } | hub
 

@@ -130,11 +130,12 @@ def template_policy(name: str, account: str, partition: str = "aws") -> dict[str
     return json.loads(text.replace("{p}", partition).replace("{account}", account))
 
 
-def seed_defender_account(iam, issuer_url: str, thumbprint: str) -> dict[str, Any]:
+def seed_defender_account(iam, issuer_url: str, thumbprint: str, plans: list[str] | None = None) -> dict[str, Any]:
     """Create the provider, the template's policies and the plan roles as the onboarding template would.
 
     Every role gets exactly the policies its preset entry lists (customer-managed ones from TEMPLATE_POLICIES, the
-    rest AWS-managed), so the healthy account produces no PERMS_* finding. Returns what it made."""
+    rest AWS-managed), so the healthy account produces no PERMS_* finding. `plans`: only these plans' roles
+    (default: every plan). Returns what it made."""
     preset = load_preset("defender-for-cloud")
     provider_arn = iam.create_open_id_connect_provider(
         Url=issuer_url, ClientIDList=list(preset.audiences), ThumbprintList=[thumbprint]
@@ -154,6 +155,8 @@ def seed_defender_account(iam, issuer_url: str, thumbprint: str) -> dict[str, An
     deny_arn = managed_arn("CspmMonitorAwsDenyPolicy")
     roles = []
     for plan, specs in preset.plans.items():
+        if plans is not None and plan not in plans:
+            continue
         for spec in specs:
             iam.create_role(
                 RoleName=spec.name,

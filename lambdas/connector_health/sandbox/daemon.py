@@ -36,16 +36,22 @@ def running_pid(directory: Path) -> int | None:
     return pid if _pid_alive(pid) else None
 
 
-def up(directory: Path = DEFAULT_DIR, timeout: float = 90.0) -> dict[str, str]:
-    """Start the background sandbox (or reuse a running one) and return its environment."""
+def up(directory: Path = DEFAULT_DIR, timeout: float | None = None, *, accounts: int = 0) -> dict[str, str]:
+    """Start the background sandbox (or reuse a running one) and return its environment. `accounts`: also emulate
+    an organisation of that many member accounts (seeding takes about 0.4 s per account)."""
+    timeout = timeout if timeout is not None else 90.0 + accounts * 1.0
     directory.mkdir(parents=True, exist_ok=True)
     ready = directory / "ready.json"
     if running_pid(directory) and ready.exists():
-        return json.loads(ready.read_text())
+        running = json.loads(ready.read_text())
+        if int(running.get("CONNECTOR_HEALTH_SANDBOX_ACCOUNTS", "0")) != accounts:
+            raise RuntimeError(f"a sandbox with {running.get('CONNECTOR_HEALTH_SANDBOX_ACCOUNTS', '0')} member "
+                               f"account(s) is already running; stop it first with `connector-health sandbox down`")
+        return running
     ready.unlink(missing_ok=True)
     log = open(directory / "sandbox.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connector_health.sandbox.daemon", "--dir", str(directory)],
+        [sys.executable, "-m", "connector_health.sandbox.daemon", "--dir", str(directory), "--accounts", str(accounts)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
     )
     deadline = time.monotonic() + timeout
@@ -74,16 +80,19 @@ def down(directory: Path = DEFAULT_DIR, timeout: float = 20.0) -> bool:
     return True
 
 
-def serve(directory: Path) -> None:
+def serve(directory: Path, accounts: int = 0) -> None:
     from . import Sandbox
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    sandbox = Sandbox(directory / "state").start()
+    sandbox = Sandbox(directory / "state", accounts=accounts).start()
     try:
         (directory / "pid").write_text(str(os.getpid()))
         env = sandbox.env()
+        if accounts:
+            env["CONNECTOR_HEALTH_SANDBOX_ACCOUNTS"] = str(accounts)
+            env["CONNECTOR_HEALTH_SANDBOX_ORG"] = str(sandbox.directory / "org.json")
         tmp = directory / "ready.json.tmp"
         tmp.write_text(json.dumps(env, indent=1))
         tmp.replace(directory / "ready.json")
@@ -97,7 +106,9 @@ def serve(directory: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="connector_health.sandbox.daemon")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
-    serve(parser.parse_args().dir)
+    parser.add_argument("--accounts", type=int, default=0)
+    args = parser.parse_args()
+    serve(args.dir, args.accounts)
 
 
 if __name__ == "__main__":

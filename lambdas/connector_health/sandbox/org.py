@@ -70,8 +70,11 @@ def _account_client(moto_sts, endpoint: str, account: str, service: str):
 
 
 def seed_organization(hub_session: boto3.session.Session, endpoint: str, accounts: int, issuer_url: str,
-                      thumbprint: str, hub_account: str = "123456789012") -> dict[str, Any]:
-    """Create the organisation (the hub is its management account) and `accounts` seeded member accounts."""
+                      thumbprint: str, hub_account: str = "123456789012",
+                      plans: list[str] | None = None) -> dict[str, Any]:
+    """Create the organisation (the hub is its management account) and `accounts` seeded member accounts.
+    `plans`: the Defender plans whose roles the member accounts get (default: all; the cases above need
+    agentless-scanning and servers)."""
     orgs = hub_session.client("organizations", endpoint_url=endpoint)
     moto_sts = hub_session.client("sts", endpoint_url=endpoint)
     organization_id = orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
@@ -86,7 +89,8 @@ def seed_organization(hub_session: boto3.session.Session, endpoint: str, account
         orgs.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ous[ou])
         case = CASES.get(number, "healthy")
         iam = _account_client(moto_sts, endpoint, account, "iam")
-        seeded = seed_defender_account(iam, issuer_url, STALE_THUMBPRINT if case == "thumbprint-stale" else thumbprint)
+        seeded = seed_defender_account(iam, issuer_url, STALE_THUMBPRINT if case == "thumbprint-stale" else thumbprint,
+                                       plans)
         if case != "no-member-role":
             iam.create_role(RoleName=MEMBER_ROLE, Description="connector-health member role (sandbox)",
                             AssumeRolePolicyDocument=json.dumps(
@@ -110,6 +114,6 @@ def seed_organization(hub_session: boto3.session.Session, endpoint: str, account
                             "expected": EXPECTED_CHECK.get(case)}
     closed = orgs.create_account(AccountName="member-closed", Email="closed@example.com")["CreateAccountStatus"]["AccountId"]
     orgs.close_account(AccountId=closed)
-    return {"organization_id": organization_id, "management_account": hub_account, "root": root, "ous": ous,
+    return {"organization_id": organization_id, "plans": plans, "management_account": hub_account, "root": root, "ous": ous,
             "members": members, "closed": [closed], "member_role": MEMBER_ROLE,
             "worker_role_arn": f"arn:aws:iam::{hub_account}:role/{WORKER_ROLE}"}

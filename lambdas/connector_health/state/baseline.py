@@ -15,7 +15,6 @@ from typing import Any
 from ..collect.aws import AccountSnapshot
 from ..collect.issuer import IssuerReport
 from ..config import Connector
-from ..policy import parse_policy
 
 
 def canonical(document: Any) -> Any:
@@ -35,7 +34,7 @@ def connector_roles(connector: Connector, snapshot: AccountSnapshot, provider_ar
     for role in snapshot.roles.values():
         if role.name in names:
             continue
-        doc = parse_policy(role.trust_policy_text or role.trust_policy)
+        doc = snapshot.trust_document(role)
         if any(provider_arn in ((s.principals or {}).get("Federated") or ()) for s in doc.all_statements):
             names.add(role.name)
     return sorted(names)
