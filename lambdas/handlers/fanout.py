@@ -8,8 +8,6 @@ POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from connector_health import metrics as M
 from connector_health.collect.aws import BOTO_CONFIG
-from connector_health.config import Config, load_config
+from handlers.common import lambda_config as _config
 from connector_health.org import AccountMessage, select_accounts
 
 logger = Logger()
@@ -29,12 +27,6 @@ metrics = Metrics()
 SQS_BATCH = 10  # SendMessageBatch's limit
 
 
-@lru_cache(maxsize=1)
-def _config() -> Config:
-    path = Path(os.environ.get("CONNECTOR_HEALTH_CONFIG", "connector-health.json"))
-    if not path.is_absolute():
-        path = Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path
-    return load_config(path)
 
 
 def send_messages(sqs, queue_url: str, messages: list[AccountMessage]) -> list[str]:

@@ -6,15 +6,12 @@ ALERT_TOPIC_ARN, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOO
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from connector_health.config import Config, load_config
+from handlers.common import lambda_config as _config
 from connector_health.pipeline import run_pipeline
 from connector_health.telemetry import emit_scan_metrics
 
@@ -23,12 +20,6 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-@lru_cache(maxsize=1)
-def _config() -> Config:
-    path = Path(os.environ.get("CONNECTOR_HEALTH_CONFIG", "connector-health.json"))
-    if not path.is_absolute():
-        path = Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path
-    return load_config(path)
 
 
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)

@@ -12,9 +12,6 @@ POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_LOG_LEVEL.
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -27,7 +24,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from connector_health import metrics as M
 from connector_health.collect.aws import BOTO_CONFIG
 from connector_health.collect.issuer import IssuerInspector
-from connector_health.config import Config, load_config
+from connector_health.config import Config
+from handlers.common import lambda_config as _config
 from connector_health.org import FAILED, AccountMessage, run_member
 from connector_health.telemetry import emit_scan_metrics
 
@@ -37,12 +35,6 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@lru_cache(maxsize=1)
-def _config() -> Config:
-    path = Path(os.environ.get("CONNECTOR_HEALTH_CONFIG", "connector-health.json"))
-    if not path.is_absolute():
-        path = Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path
-    return load_config(path)
 
 
 class _Batch:

@@ -77,7 +77,7 @@ def test_org_scan_reports_each_account_and_only_its_own_findings(org, org_config
     assert finding.resource_arn == f"arn:aws:iam::{no_role[0]}:role/{org['member_role']}"
     assert finding.details["action"] == "sts:AssumeRole" and finding.details["code"] == "AccessDenied"
     assert summary["api_calls"]["sts:AssumeRole"] == ACCOUNTS
-    assert elapsed < 120, f"50 accounts took {elapsed:.1f}s"  # about 11 s alone; generous for a loaded CI host
+    print(f"50 accounts scanned in {elapsed:.1f}s")  # measured, not asserted (bench/org_bench.py measures properly)
 
 
 def test_check_org_cli_json_and_table(org, org_config_data, sandbox_session, tmp_path):
@@ -221,4 +221,4 @@ def test_fanout_then_worker_partial_batch_response(org, hub_handlers, sandbox_se
     retry["attributes"] = {**retry["attributes"], "ApproximateReceiveCount": "2"}
     assert worker.handler({"Records": [retry]}, FakeContext())["batchItemFailures"] == []
     assert sandbox_session.read_alerts() == []
-    assert elapsed < 120, f"fan-out and 50 workers took {elapsed:.1f}s"
+    print(f"fan-out and 50 workers took {elapsed:.1f}s")  # measured, not asserted

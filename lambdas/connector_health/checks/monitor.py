@@ -11,6 +11,11 @@ from .registry import register
 ACCOUNT_WIDE = "*"  # the connector field of findings that concern every connector of the account
 
 
+def _resource(ctx: CheckContext, err) -> str:
+    """The resource a read error is about, or the account when the read was account-wide."""
+    return err.resource if err.resource != "*" else f"arn:{ctx.snapshot.partition}:iam::{ctx.snapshot.account_id}:root"
+
+
 @register
 class MonitorAccessDenied(Check):
     id = "MONITOR_ACCESS_DENIED"
@@ -28,7 +33,7 @@ class MonitorAccessDenied(Check):
                 continue
             yield self.finding(
                 ctx,
-                err.resource if err.resource != "*" else f"arn:{ctx.snapshot.partition}:iam::{ctx.snapshot.account_id}:root",
+                _resource(ctx, err),
                 f"{err.action} was refused ({err.code}): {err.message}",
                 remediation=self.remediation.replace("ACTION", err.action),
                 details={"action": err.action, "code": err.code},
@@ -52,7 +57,7 @@ class MonitorCheckError(Check):
                 continue
             yield self.finding(
                 ctx,
-                err.resource if err.resource != "*" else f"arn:{ctx.snapshot.partition}:iam::{ctx.snapshot.account_id}:root",
+                _resource(ctx, err),
                 f"{err.action} failed ({err.code}): {err.message}",
                 details={"action": err.action, "code": err.code},
             )
