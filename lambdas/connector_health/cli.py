@@ -260,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except Exception as exc:  # noqa: BLE001 - a person gets one line; CONNECTOR_HEALTH_DEBUG=1 shows the traceback
+        if os.environ.get("CONNECTOR_HEALTH_DEBUG") == "1":
+            raise
+        return _fail(f"could not complete {args.command}: {exc.__class__.__name__}: {str(exc)[:300]} "
+                     "(set CONNECTOR_HEALTH_DEBUG=1 for the traceback)")
 
 
 if __name__ == "__main__":

@@ -114,3 +114,19 @@ def test_unparsable_files(tmp_path, text, expected):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_unexpected_error_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    import connector_health.engine as engine
+
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump({"connectors": [{"name": "g", "preset": "github-actions"}]}))
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("endpoint exploded")
+
+    monkeypatch.setattr(engine, "scan_account", explode)
+    monkeypatch.delenv("CONNECTOR_HEALTH_DEBUG", raising=False)
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "could not complete check: RuntimeError: endpoint exploded" in err
