@@ -12,7 +12,6 @@ import base64
 import json
 import socket
 import ssl
-import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +22,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .pki import SandboxPki
+from .serving import BackgroundServer
 
 # The Microsoft-owned tenant of the Defender for Cloud issuer (FACTS.md); the sandbox keeps the path shape.
 DEFENDER_TENANT = "33e01921-4d64-4f8c-a055-5bdaffd5e33d"
@@ -126,8 +126,7 @@ class LocalIssuer:
         self._port = port
         self.keys = [SigningKey()]
         self.ssl_context = self._context()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundServer("local-issuer")
         self.requests = 0
         # Controls
         self.delay_seconds = 0.0
@@ -148,22 +147,16 @@ class LocalIssuer:
         self.ssl_context = self._context()
 
     def start(self) -> "LocalIssuer":
-        self._server = _Server(("127.0.0.1", self._port), _Handler, self)
-        self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-issuer", daemon=True)
-        self._thread.start()
+        self._port = self._background.serve(_Server(("127.0.0.1", self._port), _Handler, self))[1]
         return self
 
     def stop(self) -> None:
         """Stop listening: clients now get 'connection refused' (the port stays reserved for `start`)."""
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._background.stop()
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._background.running
 
     @property
     def port(self) -> int:

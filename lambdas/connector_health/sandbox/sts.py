@@ -65,6 +65,7 @@ from ..collect.issuer import IssuerInspector, discovery_url_for
 from ..config import IssuerInspection
 from ..policy import RequestContext, evaluate, parse_policy
 from ..policy.webidentity import web_identity_request
+from .serving import BackgroundServer
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 SKEW_SECONDS = 300
@@ -209,8 +210,7 @@ class StsStandIn:
         self.idp_timeout = idp_timeout
         self.region = region
         self._addr = (host, port)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundServer("sts-stand-in")
         self._lock = threading.Lock()
         self._iam = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
@@ -234,17 +234,11 @@ class StsStandIn:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "StsStandIn":
-        self._server = _Server(self._addr, self)
-        self._addr = self._server.server_address[:2]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sts-stand-in", daemon=True)
-        self._thread.start()
+        self._addr = self._background.serve(_Server(self._addr, self))[:2]
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._background.stop()
 
     @property
     def url(self) -> str:
