@@ -77,3 +77,16 @@ def provider_arn(ctx: CheckContext) -> str:
     if existing:
         return existing.arn
     return f"arn:{ctx.snapshot.partition}:iam::{ctx.snapshot.account_id}:oidc-provider/{ctx.connector.issuer_key}"
+
+
+def connector_roles(connector: Connector, snapshot: AccountSnapshot, provider_arn: str) -> list[str]:
+    """The roles a connector is about: those its preset or config names (that exist) and every role whose trust
+    policy names its provider as a Federated principal. Trust checks and the baseline read the same set."""
+    names = {r.name for r in connector.roles if r.name in snapshot.roles}
+    for role in snapshot.roles.values():
+        if role.name in names:
+            continue
+        doc = snapshot.trust_document(role)
+        if any(provider_arn in ((s.principals or {}).get("Federated") or ()) for s in doc.all_statements):
+            names.add(role.name)
+    return sorted(names)

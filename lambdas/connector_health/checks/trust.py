@@ -7,20 +7,14 @@ so every ID stays a self-describing unit with its title, risk and remediation.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from ..findings import Finding
 from ..trust.analysis import TrustIssue, TrustTarget, analyze_trust
 from ..trust.profiles import PROFILES, legit_identity
-from .base import Check, CheckContext, provider_arn
+from .base import Check, CheckContext, connector_roles, provider_arn
 from .registry import register
 
 READS = ("iam:GetAccountAuthorizationDetails",)
-
-
-def _trusts(document: Any, arn: str) -> bool:
-    """Does the (parsed) trust policy name `arn` as a Federated principal anywhere?"""
-    return any(arn in ((s.principals or {}).get("Federated") or ()) for s in document.all_statements)
 
 
 def trust_analysis(ctx: CheckContext) -> dict[str, list[tuple[str, TrustIssue]]]:
@@ -41,12 +35,10 @@ def trust_analysis(ctx: CheckContext) -> dict[str, list[tuple[str, TrustIssue]]]
     # Roles of the preset's other plans (not selected for this connector) still have a known audience.
     preset_roles = {r.name: r for roles in conn.preset.plans.values() for r in roles}
     results: dict[str, list[tuple[str, TrustIssue]]] = {}
-    for role in snap.roles.values():
+    for name in connector_roles(conn, snap, arn):
+        role = snap.roles[name]
         document = snap.trust_document(role)
-        spec = named.get(role.name)
-        if spec is None and not _trusts(document, arn):
-            continue
-        known = spec or preset_roles.get(role.name)
+        known = named.get(name) or preset_roles.get(name)
         if known and known.audience:
             audiences: tuple[str, ...] = (known.audience,)
             foreign = tuple(a for a in (provider.client_ids if provider else ()) if a not in audiences)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..collect.aws import AccountSnapshot
 from ..collect.issuer import IssuerReport
+from ..checks.base import connector_roles
 from ..config import Connector
 
 
@@ -27,17 +28,6 @@ def canonical(document: Any) -> Any:
             return sorted(items)
         return items
     return document
-
-
-def connector_roles(connector: Connector, snapshot: AccountSnapshot, provider_arn: str) -> list[str]:
-    names = {r.name for r in connector.roles if r.name in snapshot.roles}
-    for role in snapshot.roles.values():
-        if role.name in names:
-            continue
-        doc = snapshot.trust_document(role)
-        if any(provider_arn in ((s.principals or {}).get("Federated") or ()) for s in doc.all_statements):
-            names.add(role.name)
-    return sorted(names)
 
 
 def capture(connector: Connector, snapshot: AccountSnapshot, issuer: IssuerReport | None) -> dict[str, Any]:
