@@ -88,9 +88,11 @@ def scan_account(
     now: dt.datetime | None = None,
     exchanges: bool = True,
     baselines: dict[str, dict[str, Any]] | None = None,
+    secrets_session: boto3.session.Session | None = None,
 ) -> ScanResult:
     """Scan one account. `baselines` maps connector names to their accepted baseline (drift checks compare
-    against it; without one they are silent)."""
+    against it; without one they are silent). `secrets_session` reads token-source secrets (default: `session`;
+    in hub mode the hub's own, since `session` is then the member account's role)."""
     started = time.monotonic()
     now = now or dt.datetime.now(dt.timezone.utc)
     collector = SnapshotCollector(session, config.region)
@@ -109,7 +111,8 @@ def scan_account(
     # Test exchanges against STS (forged probes, real tokens); the EXCHANGE_* checks read the results.
     exchange_results: ExchangeResults | None = None
     if exchanges:
-        runner = ExchangeRunner(config, snapshot, reports, session=collector.session, inspector=inspector)
+        runner = ExchangeRunner(config, snapshot, reports, session=collector.session, inspector=inspector,
+                                secrets_session=secrets_session)
         exchange_results = runner.run(connectors)
 
     # Onboarding stacks (STACK_*): existence and drift detection, for connectors that name one.
