@@ -77,7 +77,16 @@ def _origin(name: str) -> dict:
 
 
 def _max_rss_mb() -> int:
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # kilobytes on Linux
+    """Peak resident memory of this process image, as Lambda's "Max Memory Used". VmHWM starts afresh at exec;
+    getrusage's ru_maxrss would also count the parent's memory this process was forked from."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024  # kB
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _invoke(handler, request: dict) -> dict:

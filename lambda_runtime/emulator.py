@@ -220,6 +220,7 @@ class LambdaProcess:
     process: subprocess.Popen
     results: Any  # the read end of the result pipe
     log_dir: Path
+    environment: dict[str, str]  # everything the function's process was started with
     init: dict[str, Any] = field(default_factory=dict)
     _offsets: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
 
@@ -236,14 +237,15 @@ class LambdaProcess:
         env = {**runtime_environment(spec, task_root=task_root, runtime_dir=runtime_dir, region=region, home=home),
                **extra_env, **resolve_environment(spec, bindings)}
         read_fd, write_fd = os.pipe()
-        command = [str(python), "-I", "-S", str(BOOTSTRAP), "--task-root", str(task_root),
+        # -B: nothing is compiled to disk, as on Lambda, where the code and /opt are read-only.
+        command = [str(python), "-I", "-S", "-B", str(BOOTSTRAP), "--task-root", str(task_root),
                    *[arg for layer in layers for arg in ("--layer", str(layer))],
                    "--runtime-dir", str(runtime_dir), "--result-fd", str(write_fd)]
         with open(work_dir / "stdout.log", "wb") as out, open(work_dir / "stderr.log", "wb") as err:
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out, stderr=err, env=env,
                                        cwd=task_root, pass_fds=(write_fd,), text=True)
         os.close(write_fd)
-        self = cls(spec, process, os.fdopen(read_fd, "r"), work_dir)
+        self = cls(spec, process, os.fdopen(read_fd, "r"), work_dir, env)
         self.init = self._answer(init_timeout)["init"]
         self._take_logs()
         return self
