@@ -41,6 +41,16 @@ class ScanResult:
     duration_seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
 
+    def unreadable(self) -> str | None:
+        """Why nothing of the account could be read (who the credentials are, its roles, its providers), or None.
+        Such a run checked nothing: its findings describe the monitor's blindness, not the account."""
+        snap = self.snapshot
+        if snap.account_id != "unknown" or snap.roles_complete or snap.providers_complete or not snap.read_errors:
+            return None
+        first = snap.read_errors[0]
+        return (f"{first.action} failed ({first.code}: {' '.join(first.message.split())[:200]}); check the AWS "
+                "credentials and region (or AWS_ENDPOINT_URL for the sandbox)")
+
     def summary(self) -> dict[str, Any]:
         by_sev = {s.value: 0 for s in Severity}
         for f in self.findings:

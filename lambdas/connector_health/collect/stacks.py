@@ -104,7 +104,7 @@ def inspect_stack(cfn, name: str, *, max_wait: float = 60.0, poll: float = 2.0,
             action = "cloudformation:DescribeStackResourceDrifts"
             _list_resource_drifts(cfn, name, result)
     except AWS_ERRORS as exc:
-        result.errors.append(_error_of(exc, action, name))
+        result.errors.append(_error_of(exc, action, result.stack_id or name))
         return result
     if state == "DETECTION_FAILED" or result.unknown or result.drift_status == "UNKNOWN":
         result.errors.append(_detection_error(result, status.get("DetectionStatusReason") or ""))
