@@ -116,9 +116,10 @@ def main() -> None:
 
     sys.path[:0] = [args.task_root, *args.layer, args.runtime_dir]
     os.chdir(args.task_root)
-    started = time.monotonic()
+    started, started_cpu = time.monotonic(), time.process_time()
     handler, init_error = _load_handler(os.environ.get("_HANDLER", ""))
     init = {"python": "%d.%d.%d" % sys.version_info[:3], "import_ms": round((time.monotonic() - started) * 1000, 1),
+            "import_cpu_ms": round((time.process_time() - started_cpu) * 1000, 1),
             "boto3": _origin("boto3"), "botocore": _origin("botocore"), "sys_path": list(sys.path),
             "error": init_error}
     results.write(json.dumps({"init": init}) + "\n")

@@ -185,10 +185,11 @@ def test_scan_function_imports_only_from_its_asset_layer_and_runtime(scan_functi
     assert init["sys_path"][:3] == [str(task_root), str(layer_python), str(runtime_python)]
     stdlib = [p for p in init["sys_path"][3:]]
     assert stdlib and all("site-packages" not in p and ".venv" not in p for p in stdlib)
-    # boto3 and botocore are the runtime's (1.40), not the layer's or our pin's.
+    # boto3 and botocore are the runtime's (layer/lambda-runtime.txt), not the layer's or our requirements' pin.
+    pins = dict(line.split("==") for line in RUNTIME_REQUIREMENTS.read_text().splitlines() if "==" in line)
     for name in ("boto3", "botocore"):
         assert init[name]["file"].startswith(str(runtime_python)), init[name]
-        assert init[name]["version"] == "1.40.4"
+        assert init[name]["version"] == pins[name]
 
 
 def test_scan_function_records_a_baseline_then_alerts_a_change(scan_function, lambda_sandbox, xray):
