@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration bench clean layer synth
+.PHONY: install demo test test-unit test-integration bench clean layer lambda-runtime synth
 
 install: $(STAMP)
 
@@ -19,8 +19,10 @@ demo: install
 	$(BIN)/connector-health demo
 
 # node_modules (the pinned aws-cdk CLI) lets the CLI synth test run; without npm that test is skipped.
-test: install node_modules
-	$(BIN)/python -m pytest -q -n 2 --dist load
+# The real layer and the runtime's boto3 let the Lambda-faithful tier run the functions as AWS does (needs PyPI
+# once, and Python 3.12). loadgroup: that tier's tests stay in one worker (one sandbox, one set of processes).
+test: install node_modules layer lambda-runtime
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
@@ -28,11 +30,18 @@ test-unit: install
 test-integration: install
 	$(BIN)/python -m pytest -q tests/integration
 
-# The scan function's dependency layer: requirements.txt minus boto3, manylinux wheels for python3.12 (needs PyPI).
+# The functions' dependency layer: requirements.txt minus what the runtime ships, manylinux wheels for python3.12,
+# compiled by python3.12 (needs PyPI and Python 3.12).
 layer: build/layer/.requirements.sha256
 
-build/layer/.requirements.sha256: requirements.txt layer/build.py | $(STAMP)
-	$(BIN)/python layer/build.py
+build/layer/.requirements.sha256: requirements.txt layer/build.py lambda_runtime/interpreter.py | $(STAMP)
+	$(BIN)/python layer/build.py layer
+
+# The boto3 standing for the python3.12 runtime's own, for the Lambda-faithful tests (never deployed).
+lambda-runtime: build/lambda-runtime/.requirements.sha256
+
+build/lambda-runtime/.requirements.sha256: layer/lambda-runtime.txt layer/build.py lambda_runtime/interpreter.py | $(STAMP)
+	$(BIN)/python layer/build.py runtime
 
 # The aws-cdk CLI pinned in package-lock.json (`npx cdk ...` works offline once installed).
 node_modules: node_modules/.package-lock.json
@@ -44,8 +53,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 synth: install layer node_modules
 	npx --no-install cdk synth --quiet
 
-bench: install
+bench: install layer lambda-runtime
 	$(BIN)/python bench/scan_bench.py
+	$(BIN)/python bench/lambda_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build cdk.out node_modules

@@ -41,6 +41,13 @@ def stage_lambda_asset(config: Config, dest: Path = DEFAULT_ASSET_DIR, source: P
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(source, dest, ignore=_IGNORED)
+    write_config(config, dest)
+    return dest
+
+
+def write_config(config: Config, dest: Path) -> Path:
+    """The validated configuration as the function loads it: `CONFIG_FILE` in the code root, with a configured CA
+    bundle shipped beside it. Returns the file."""
     data = config.model_dump(mode="json")
     bundle = config.issuer_inspection.public_ca_bundle
     if bundle:  # a path on this machine: ship the file, and point at it relative to the code root (Lambda's cwd)
@@ -48,7 +55,7 @@ def stage_lambda_asset(config: Config, dest: Path = DEFAULT_ASSET_DIR, source: P
         data["issuer_inspection"]["public_ca_bundle"] = CA_BUNDLE_FILE
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     (dest / CONFIG_FILE).write_text(text, encoding="utf-8")
-    return dest
+    return dest / CONFIG_FILE
 
 
 def requirements_digest(requirements: Path = REQUIREMENTS) -> str:

@@ -16,6 +16,7 @@ from connector_health.engine import COLLECTOR_PERMISSIONS
 
 from .constructs.alerting import Alerting
 from .constructs.dashboard import MonitorDashboard
+from .constructs.function import FunctionCode, dependency_layer
 from .constructs.scanner import Scanner, ScannerProps
 from .constructs.state import StateTable
 from .schedule import heartbeat_window, schedule_period_seconds
@@ -39,16 +40,18 @@ class MonitorStack(Stack):
         period = schedule_period_seconds(config.schedule)
         state = StateTable(self, "State")
         alerting = Alerting(self, "Alerting", emails=config.alerts.emails)
+        # One code asset and one dependency layer for every function of the stack.
+        self.code = FunctionCode(asset_dir=asset_dir, layer=dependency_layer(self, "Dependencies", layer_dir))
         scanner = Scanner(
             self,
             "Scanner",
             props=ScannerProps(
-                asset_dir=asset_dir,
-                layer_dir=layer_dir,
+                code=self.code,
                 schedule=config.schedule,
                 schedule_period=Duration.seconds(period),
                 read_actions=declared_read_actions(),
                 secret_arns=token_secret_arns(config),
+                memory_mb=config.function_memory_mb,
             ),
             table=state.table,
             topic=alerting.topic,
@@ -70,16 +73,17 @@ class MonitorStack(Stack):
         CfnOutput(self, "StateTableName", value=state.table.table_name,
                   description="DynamoDB table of baselines and findings")
         self.state, self.alerting, self.scanner = state, alerting, scanner
-        self.org = self._org(config, asset_dir, monitoring) if config.org.enabled else None
+        self.org = self._org(config, monitoring, Duration.seconds(period)) if config.org.enabled else None
 
-    def _org(self, config: Config, asset_dir: Path, monitoring: MonitorDashboard):
-        """Hub mode (config `org.enabled`): fan-out, account queue and worker; docs/org.md."""
+    def _org(self, config: Config, monitoring: MonitorDashboard, period: Duration):
+        """Hub mode (config `org.enabled`): fan-out, account queue, worker and their alarms; docs/org.md."""
         from .constructs.fanout import OrgFanout, OrgFanoutProps
 
-        org = OrgFanout(self, "Org", props=OrgFanoutProps(org=config.org, schedule=config.schedule,
-                                                          asset_dir=asset_dir, layer=self.scanner.layer),
+        org = OrgFanout(self, "Org", props=OrgFanoutProps(org=config.org, schedule=config.schedule, code=self.code,
+                                                          memory_mb=config.function_memory_mb,
+                                                          secret_arns=token_secret_arns(config)),
                         table=self.state.table, topic=self.alerting.topic, topic_key=self.alerting.key)
-        org.add_dashboard_widgets(monitoring.dashboard)
+        org.add_dashboard_widgets(monitoring.dashboard, period)
         CfnOutput(self, "WorkerRoleArn", value=org.worker.role.role_arn,
                   description="the principal the member stacks trust (their HubWorkerRoleArn parameter)")
         return org

@@ -1,22 +1,19 @@
 """How often an EventBridge schedule expression fires: the period the heartbeat alarm and the dashboard use.
 
-`rate(N unit)` is exact. For `cron(...)` the firings of two weeks (UTC) are enumerated minute by minute and the
-longest gap between consecutive firings is the period: that is the interval within which a healthy monitor
-must have produced a heartbeat, whatever the cron's shape (every 15 minutes, hourly on weekdays, ...).
-Supported cron syntax: `*`, `?`, numbers, names (JAN, MON), ranges, lists and `/` steps; `L`, `W` and `#` are
-refused with a message, since their period varies by month.
+The expression itself is already valid (the configuration checks it by EventBridge's rules:
+connector_health.schedule). `rate(N unit)` is exact. For `cron(...)` the firings of two weeks (UTC) are
+enumerated minute by minute and the longest gap between consecutive firings is the period: that is the interval
+within which a healthy monitor must have produced a heartbeat, whatever the cron's shape (every 15 minutes, hourly
+on weekdays, ...). Valid crons whose period varies by month or runs out (L, W and # forms, a restricted month or
+year) are refused with a message: no heartbeat alarm could watch them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_CRON = re.compile(r"^cron\((.+)\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-_MONTHS = {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), start=1)}
-_DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split(), start=1)}  # EventBridge: 1 = Sunday
+from connector_health.schedule import Cron, ScheduleSyntaxError, parse_schedule
+
 _WINDOW_DAYS = 14
 # A fixed Monday, so that results do not depend on when synth runs (leap years and month lengths aside,
 # which only matter for schedules this module refuses anyway).
@@ -27,80 +24,37 @@ class ScheduleError(ValueError):
     """A schedule whose period cannot be derived (the message is one line, for a failed synth)."""
 
 
-def _field(spec: str, low: int, high: int, names: dict[str, int] | None = None) -> set[int]:
-    values: set[int] = set()
-    for part in spec.upper().split(","):
-        if any(ch in part for ch in "LW#"):
-            raise ScheduleError(f"cron field {spec!r}: L, W and # are not supported here; use plain values")
-        step = 1
-        if "/" in part:
-            part, step_text = part.split("/", 1)
-            step = int(step_text)
-            if step < 1:
-                raise ScheduleError(f"cron field {spec!r}: a step must be at least 1")
-        if part in ("*", "?"):
-            first, last = low, high
-        elif "-" in part:
-            a, b = part.split("-", 1)
-            first, last = _value(a, names), _value(b, names)
-        else:
-            first = _value(part, names)
-            last = high if step > 1 else first
-        if not (low <= first <= high and low <= last <= high):
-            raise ScheduleError(f"cron field {spec!r}: values must lie between {low} and {high}")
-        values.update(range(first, last + 1, step))
-    return values
-
-
-def _value(text: str, names: dict[str, int] | None) -> int:
-    if names and text in names:
-        return names[text]
-    if not text.isdigit():
-        raise ScheduleError(f"cron value {text!r} is not a number" + (" or a name" if names else ""))
-    return int(text)
-
-
-def _cron_firings(expression: str) -> list[dt.datetime]:
-    fields = expression.split()
-    if len(fields) != 6:
-        raise ScheduleError(f"{expression!r}: EventBridge cron takes six fields (minute hour day month weekday year)")
-    minute, hour, dom, month, dow, year = fields
-    minutes = _field(minute, 0, 59)
-    hours = _field(hour, 0, 23)
-    doms = _field(dom, 1, 31)
-    months = _field(month, 1, 12, _MONTHS)
-    dows = _field(dow, 1, 7, _DAYS)
-    if year not in ("*", "?"):
+def _cron_firings(expression: str, cron: Cron) -> list[dt.datetime]:
+    if cron.special:
+        raise ScheduleError(f"{expression!r}: the {cron.special[0]} field uses L, W or #, whose period varies by "
+                            "month; a heartbeat alarm cannot watch it, use plain values")
+    minutes, hours, doms, months, dows, years = cron.values
+    if years is not None:
         raise ScheduleError(f"{expression!r}: a year-restricted cron runs out; use * for the year")
-    if len(months) < 12:
+    if months is not None and len(months) < 12:
         raise ScheduleError(f"{expression!r}: a month-restricted cron leaves months without scans; use * for the month")
-    dom_any, dow_any = dom in ("*", "?"), dow in ("*", "?")
     out = []
     for day in range(_WINDOW_DAYS):
         date = _EPOCH + dt.timedelta(days=day)
         weekday = (date.isoweekday() % 7) + 1  # ISO Monday=1..Sunday=7 -> EventBridge Sunday=1..Saturday=7
-        if date.month not in months:
+        if doms is not None and date.day not in doms:
             continue
-        if not dom_any and date.day not in doms:
+        if dows is not None and weekday not in dows:
             continue
-        if not dow_any and weekday not in dows:
-            continue
-        out.extend(date.replace(hour=h, minute=m) for h in sorted(hours) for m in sorted(minutes))
+        out.extend(date.replace(hour=h, minute=m) for h in sorted(hours if hours is not None else range(24))
+                   for m in sorted(minutes if minutes is not None else range(60)))
     return out
 
 
 def schedule_period_seconds(expression: str) -> int:
     """The longest interval between two runs of `expression` (seconds, a multiple of 60)."""
-    rate = _RATE.match(expression)
-    if rate:
-        count, unit = int(rate.group(1)), rate.group(2).rstrip("s")
-        if count < 1:
-            raise ScheduleError(f"{expression!r}: the rate must be at least 1")
-        return count * _UNIT_SECONDS[unit]
-    cron = _CRON.match(expression)
-    if not cron:
-        raise ScheduleError(f"{expression!r}: use rate(N minutes|hours|days) or cron(...)")
-    firings = _cron_firings(cron.group(1))
+    try:
+        parsed = parse_schedule(expression)
+    except ScheduleSyntaxError as exc:
+        raise ScheduleError(f"{expression!r}: {exc}") from None
+    if not isinstance(parsed, Cron):
+        return parsed.seconds
+    firings = _cron_firings(expression, parsed)
     if len(firings) < 2:
         raise ScheduleError(f"{expression!r} runs less than twice in two weeks; a heartbeat alarm cannot watch it")
     gaps = [(b - a).total_seconds() for a, b in zip(firings, firings[1:])]

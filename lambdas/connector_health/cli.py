@@ -1,6 +1,8 @@
 """The `connector-health` command line.
 
-Exit status (PRODUCT.md): 0 no finding at or above --fail-on, 1 some, 2 bad usage or configuration.
+Exit status (PRODUCT.md): 0 no finding at or above --fail-on, 1 some, 2 bad usage or configuration, or a run that
+could not do its job (nothing of the account could be read, an alert could not be published). Output cut short by
+its reader (`| head`) ends quietly with 141, as a command stopped by SIGPIPE does.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from .findings import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,6 +110,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             result = scan_account(config)
     else:
         result = scan_account(config)
+    unread = result.unreadable()
+    if unread:
+        return _fail(f"cannot read the account, nothing was checked: {unread}")
     if args.format == "json":
         print(findings_json(result.findings, result.summary()))
     else:
@@ -146,7 +152,7 @@ def _check_org(args: argparse.Namespace, config) -> int:
             result = scan_organization(config, max_workers=args.max_workers, on_selected=selected, on_done=done)
     except (ClientError, BotoCoreError) as exc:
         # Listing the organisation failed (not the management or delegated administrator account, no permission).
-        return _fail(f"cannot list the organisation's accounts: {exc}", 1)
+        return _fail(f"cannot list the organisation's accounts: {exc}")
     summary = result.summary()
     if args.format == "json":
         print(findings_json(result.findings, summary))
@@ -181,10 +187,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         render_table(result.scan.findings, result.scan.summary())
         for alert in result.published:
             print(f"alert published for {alert.connector}: {alert.message.subject}")
-        for error in result.publish_errors:
-            print(f"alert NOT published (the next run retries): {error}", file=sys.stderr)
         if result.baselines_recorded:
             print(f"baseline recorded for: {', '.join(result.baselines_recorded)}")
+    if result.publish_errors:
+        # The run did not do its job: the changes stay unalerted until a later run publishes them.
+        return _fail(f"{len(result.publish_errors)} alert(s) NOT published (the next run retries): "
+                     + "; ".join(result.publish_errors))
     return exit_status(result.scan.findings, args.fail_on)
 
 
@@ -232,7 +240,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         try:
             env = daemon.up(directory, accounts=args.accounts)
         except RuntimeError as exc:
-            return _fail(str(exc), 1)
+            return _fail(str(exc))
         for name, value in env.items():
             print(f"export {name}={shlex.quote(value)}")
         print(f"# sandbox running; stop it with: connector-health sandbox down{' --dir ' + str(directory) if args.dir else ''}",
@@ -258,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"check": cmd_check, "run": cmd_run, "baseline": cmd_baseline, "lint-trust": cmd_lint_trust, "sandbox": cmd_sandbox, "demo": cmd_demo}
     try:
         return handlers[args.command](args)
+    except BrokenPipeError:
+        # The reader went away (`| head`): no traceback, no message. Point stdout at /dev/null so that the
+        # interpreter's final flush does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:  # noqa: BLE001 - a person gets one line; CONNECTOR_HEALTH_DEBUG=1 shows the traceback

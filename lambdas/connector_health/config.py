@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .catalog import DEFAULT_SEVERITY
 from .findings import Severity
 from .presets import PRESET_NAMES, Preset, RoleSpec, load_preset
+from .schedule import parse_schedule
 
 
 class ConfigError(Exception):
@@ -226,9 +227,11 @@ class OrgConfig(_Strict):
     # Organisational units (or the root, r-...) whose accounts, at any depth, are scanned / never scanned.
     include_ous: list[OuId] = Field(default_factory=list)
     exclude_ous: list[OuId] = Field(default_factory=list)
-    # Service-managed StackSets never deploy to the management account, so by default it is skipped (the
-    # monitor stack's own scan covers the hub account).
-    skip_management_account: bool = True
+    # The management account: service-managed StackSets never deploy the member role there. Unset (auto): the hub
+    # skips it when the hub *is* the management account (its own scheduled scan covers it) and scans it when the
+    # hub is a delegated administrator (deploy the member template there as a plain stack: docs/org.md);
+    # `check --org` skips it. true: always skip; false: always scan. The hub never fans out its own account.
+    skip_management_account: bool | None = None
     # Test exchanges (EXCHANGE_*) in member accounts; off halves the STS calls of a large organisation.
     exchanges: bool = True
     # `check --org`: accounts scanned concurrently on this machine.
@@ -239,6 +242,9 @@ class OrgConfig(_Strict):
     worker_batch_size: int = Field(default=5, ge=1, le=10)
     worker_timeout_seconds: int = Field(default=300, ge=30, le=900)
     max_receive_count: int = Field(default=3, ge=1, le=10)
+    # The worker starts an account only while at least this much of its timeout is left; the rest of the batch
+    # goes back to the queue (batch item failures) instead of being cut off by the timeout.
+    worker_min_seconds_per_account: int = Field(default=60, ge=5, le=900)
     # The AWS Organizations id (o-...) the member roles require of the worker (aws:PrincipalOrgID). Only the
     # member stack reads it; it can also be given as a template parameter at deploy time.
     organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
@@ -251,18 +257,31 @@ class OrgConfig(_Strict):
         both = sorted(set(self.include_ous) & set(self.exclude_ous))
         if both:
             raise ValueError(f"OU {both[0]} is in both include_ous and exclude_ous; keep it in one")
+        if self.worker_min_seconds_per_account >= self.worker_timeout_seconds:
+            raise ValueError(f"worker_min_seconds_per_account ({self.worker_min_seconds_per_account}) must be less "
+                             f"than worker_timeout_seconds ({self.worker_timeout_seconds})")
         return self
 
 
 class Config(_Strict):
     version: Literal[1] = 1
     region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-    schedule: str = Field(default="rate(1 hour)", pattern=r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
+    # EventBridge expression, checked by EventBridge's rules (connector_health.schedule).
+    schedule: str = "rate(1 hour)"
+    # Memory of the scan and worker functions (MB). CPU grows with it (a full vCPU at 1,769 MB). Default from a
+    # measurement: bench/lambda_bench.py, README "Performance".
+    function_memory_mb: int = Field(default=512, ge=128, le=10240)
     issuer_inspection: IssuerInspection = Field(default_factory=IssuerInspection)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     org: OrgConfig = Field(default_factory=OrgConfig)
     connectors: list[ConnectorConfig] = Field(min_length=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        parse_schedule(value)  # ScheduleSyntaxError is a ValueError: one line naming the rule and the fix
+        return value
 
     @field_validator("connectors")
     @classmethod
@@ -386,7 +405,6 @@ def _phrase(error: dict[str, Any], data: Any) -> str:
         fixes = {
             "name": "use letters, digits, '.', '_' or '-' (up to 63 characters)",
             "region": "use an AWS region code such as us-east-1",
-            "schedule": "use an EventBridge expression such as rate(1 hour) or cron(0 * * * ? *)",
             "member_role_name": "use an IAM role name (letters, digits and +=,.@_-, up to 64 characters)",
             "organization_id": "use the organisation id from `aws organizations describe-organization`, e.g. o-a1b2c3d4e5",
         }

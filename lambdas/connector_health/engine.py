@@ -41,6 +41,16 @@ class ScanResult:
     duration_seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
 
+    def unreadable(self) -> str | None:
+        """Why nothing of the account could be read (who the credentials are, its roles, its providers), or None.
+        Such a run checked nothing: its findings describe the monitor's blindness, not the account."""
+        snap = self.snapshot
+        if snap.account_id != "unknown" or snap.roles_complete or snap.providers_complete or not snap.read_errors:
+            return None
+        first = snap.read_errors[0]
+        return (f"{first.action} failed ({first.code}: {' '.join(first.message.split())[:200]}); check the AWS "
+                "credentials and region (or AWS_ENDPOINT_URL for the sandbox)")
+
     def summary(self) -> dict[str, Any]:
         by_sev = {s.value: 0 for s in Severity}
         for f in self.findings:
@@ -88,9 +98,11 @@ def scan_account(
     now: dt.datetime | None = None,
     exchanges: bool = True,
     baselines: dict[str, dict[str, Any]] | None = None,
+    secrets_session: boto3.session.Session | None = None,
 ) -> ScanResult:
     """Scan one account. `baselines` maps connector names to their accepted baseline (drift checks compare
-    against it; without one they are silent)."""
+    against it; without one they are silent). `secrets_session` reads token-source secrets (default: `session`;
+    in hub mode the hub's own, since `session` is then the member account's role)."""
     started = time.monotonic()
     now = now or dt.datetime.now(dt.timezone.utc)
     collector = SnapshotCollector(session, config.region)
@@ -109,7 +121,8 @@ def scan_account(
     # Test exchanges against STS (forged probes, real tokens); the EXCHANGE_* checks read the results.
     exchange_results: ExchangeResults | None = None
     if exchanges:
-        runner = ExchangeRunner(config, snapshot, reports, session=collector.session, inspector=inspector)
+        runner = ExchangeRunner(config, snapshot, reports, session=collector.session, inspector=inspector,
+                                secrets_session=secrets_session)
         exchange_results = runner.run(connectors)
 
     # Onboarding stacks (STACK_*): existence and drift detection, for connectors that name one.

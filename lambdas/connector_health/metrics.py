@@ -39,7 +39,16 @@ CERT_DAYS_LEFT = MetricDef("CertificateDaysLeft", "Count", ("Connector",), "Mini
 ACCOUNTS_SCANNED = MetricDef("AccountsScanned", "Count", (), "Sum", "organisation runs: accounts scanned")
 ACCOUNTS_FAILED = MetricDef("AccountsFailed", "Count", (), "Sum", "organisation runs: accounts that could not be scanned")
 ACCOUNTS_SKIPPED = MetricDef("AccountsSkipped", "Count", (), "Sum", "organisation runs: accounts excluded by the config")
+# Per member account (hub mode), so the dashboard shows which accounts are unhealthy. Two custom metrics per account
+# (CloudWatch bills each dimension combination as a metric); the per-connector ones above stay account-blind.
+ACCOUNT_HEALTHY = MetricDef("AccountHealthy", "Count", ("Account",), "Minimum",
+                            "organisation runs: 1 when the account has no finding at or above medium, else 0 "
+                            "(an account that could not be scanned is 0)")
+ACCOUNT_FINDINGS = MetricDef("AccountFindings", "Count", ("Account",), "Maximum",
+                             "organisation runs: the account's findings at or above medium")
 
 ALL = (HEALTHY, OPEN_FINDINGS, SCAN_DURATION, SCAN_ERRORS, HEARTBEAT, PROBE_STAGE, PROBE_LATENCY, CERT_DAYS_LEFT,
-       ACCOUNTS_SCANNED, ACCOUNTS_FAILED, ACCOUNTS_SKIPPED)
+       ACCOUNTS_SCANNED, ACCOUNTS_FAILED, ACCOUNTS_SKIPPED, ACCOUNT_HEALTHY, ACCOUNT_FINDINGS)
+# What only the organisation hub emits (the worker and the fan-out); a one-account stack has nothing to show for them.
+ORGANISATION = (ACCOUNTS_SCANNED, ACCOUNTS_FAILED, ACCOUNTS_SKIPPED, ACCOUNT_HEALTHY, ACCOUNT_FINDINGS)
 BY_NAME = {m.name: m for m in ALL}

@@ -21,16 +21,28 @@ SEVERITY_STYLE = {
 }
 
 
+class OutputConsole(Console):
+    """rich's Console, except that a reader going away (`| head`) is left to the CLI, which ends quietly with 141:
+    rich's own handling exits 1, the status that means "findings"."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+def output_console(out: TextIO | None = None) -> Console:
+    """The console findings are printed on. Not a terminal (CI logs, pipes): a wide fixed width keeps tables
+    readable."""
+    width = None if (out is None and sys.stdout.isatty()) else 160
+    return OutputConsole(file=out, soft_wrap=False, width=width)
+
+
 def findings_json(findings: list[Finding], summary: dict[str, Any]) -> str:
     return json.dumps({"findings": [f.to_dict() for f in findings], "summary": summary}, indent=2, default=str)
 
 
 def render_table(findings: list[Finding], summary: dict[str, Any], out: TextIO | None = None, *,
                  console: Console | None = None, show_remediation: bool = True) -> None:
-    if console is None:
-        # Not a terminal (CI logs, pipes): a wide fixed width keeps the table readable.
-        width = None if (out is None and sys.stdout.isatty()) else 160
-        console = Console(file=out, soft_wrap=False, width=width)
+    console = console or output_console(out)
     if not findings:
         console.print(Text("No findings: every check passed.", style="green"))
     else:

@@ -72,24 +72,31 @@ def _targets(config: Config) -> tuple[str, str]:
     return table, topic
 
 
+def _state_and_topic(config: Config, session: boto3.session.Session, sns) -> tuple[StateStore, Any, str]:
+    """(state store, SNS client, topic ARN) reached with `session`, the monitor's own credentials."""
+    table, topic = _targets(config)
+    sns = sns or session.client("sns", region_name=config.region, config=BOTO_CONFIG)
+    return StateStore(table, session, config.region), sns, topic
+
+
 def run_pipeline(config: Config, *, run_id: str, session: boto3.session.Session | None = None,
                  now: dt.datetime | None = None, sns=None, scan_session: boto3.session.Session | None = None,
                  account_id: str | None = None, exchanges: bool = True, inspector=None) -> PipelineResult:
-    """`session` reaches the state table and topic; `scan_session` (default: the same) the scanned account, e.g.
-    a member account's role in hub mode (then pass its `account_id` to save the GetCallerIdentity call)."""
+    """`session` reaches the state table, the topic and the token-source secrets; `scan_session` (default: the
+    same) the scanned account, e.g. a member account's role in hub mode (then pass its `account_id` to save the
+    GetCallerIdentity call)."""
     session = session or boto3.session.Session()
     scan_session = scan_session or session
     now = now or dt.datetime.now(dt.timezone.utc)
-    table, topic = _targets(config)
-    store = StateStore(table, session, config.region)
-    sns = sns or session.client("sns", region_name=config.region, config=BOTO_CONFIG)
+    store, sns, topic = _state_and_topic(config, session, sns)
     account = account_id or scan_session.client("sts", region_name=config.region,
                                                 config=BOTO_CONFIG).get_caller_identity()["Account"]
 
     connectors = config.resolved_connectors()
     baselines = {c.name: store.get_baseline(account, c.name) for c in connectors}
     scan = scan_account(config, session=scan_session, account_id=account, now=now, exchanges=exchanges,
-                        inspector=inspector, baselines={k: v for k, v in baselines.items() if v})
+                        inspector=inspector, baselines={k: v for k, v in baselines.items() if v},
+                        secrets_session=session)
     result = PipelineResult(scan=scan)
 
     for conn in connectors:
@@ -116,9 +123,7 @@ def settle_account_findings(config: Config, *, run_id: str, account: str, findin
     (hub mode: its member role is missing or refuses). Per-connector state is left as it was: unknown, not resolved."""
     session = session or boto3.session.Session()
     now = now or dt.datetime.now(dt.timezone.utc)
-    table, topic = _targets(config)
-    store = StateStore(table, session, config.region)
-    sns = sns or session.client("sns", region_name=config.region, config=BOTO_CONFIG)
+    store, sns, topic = _state_and_topic(config, session, sns)
     scan = ScanResult(account_id=account, findings=list(findings), snapshot=AccountSnapshot(account_id=account),
                       issuers={}, connectors=[], duration_seconds=0.0)
     result = PipelineResult(scan=scan)

@@ -65,3 +65,13 @@ def _probe_metrics(scan: ScanResult, connector: str) -> tuple[float, float | Non
     else:
         stage = min(float(p.get("stage_index", -1)) for p in probes)
     return stage, max(float(p["latency_ms"]) for p in probes)
+
+
+def emit_account_metrics(account: str, findings, *, service: str = M.SERVICE) -> list[dict[str, Any]]:
+    """Hub mode: one account's health and its count of findings at or above medium (dimension Account)."""
+    loud = sum(1 for f in findings if f.severity.at_least(Severity.MEDIUM))
+    emitted = []
+    for defn, value in ((M.ACCOUNT_HEALTHY, 0 if loud else 1), (M.ACCOUNT_FINDINGS, loud)):
+        _emit(defn, value, {"Account": account}, service)
+        emitted.append({"name": defn.name, "value": value, "Account": account})
+    return emitted

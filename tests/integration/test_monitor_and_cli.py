@@ -10,6 +10,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from botocore.awsrequest import AWSResponse
 
 from connector_health.checks import registry
@@ -122,9 +123,14 @@ def test_check_table_output(sandbox, capsys):
 
 
 def test_sandbox_up_and_down_in_the_background(tmp_path):
+    """`down` finds what `up` started although the shells' TMPDIRs differ (the state lives under HOME)."""
     exe = Path(sys.executable).with_name("connector-health")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONNECTOR_HEALTH_"))}
-    up = subprocess.run([str(exe), "sandbox", "up", "--dir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
+    env["HOME"] = str(tmp_path)
+    (tmp_path / "tmp-a").mkdir()
+    (tmp_path / "tmp-b").mkdir()
+    up = subprocess.run([str(exe), "sandbox", "up"], capture_output=True, text=True,
+                        env=env | {"TMPDIR": str(tmp_path / "tmp-a")}, timeout=120)
     try:
         assert up.returncode == 0, up.stderr
         exports = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.splitlines())
@@ -135,7 +141,24 @@ def test_sandbox_up_and_down_in_the_background(tmp_path):
         assert check.returncode == 0, check.stderr
         assert json.loads(check.stdout)["summary"]["account"] == "123456789012"
     finally:
-        down = subprocess.run([str(exe), "sandbox", "down", "--dir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=60)
-    assert down.returncode == 0
-    status = subprocess.run([str(exe), "sandbox", "status", "--dir", str(tmp_path)], capture_output=True, text=True, env=env)
+        down = subprocess.run([str(exe), "sandbox", "down"], capture_output=True, text=True,
+                              env=env | {"TMPDIR": str(tmp_path / "tmp-b")}, timeout=60)
+    assert down.returncode == 0 and down.stderr.strip() == "sandbox stopped"
+    status = subprocess.run([str(exe), "sandbox", "status"], capture_output=True, text=True, env=env)
     assert status.stdout.strip() == "not running"
+    assert (tmp_path / ".local" / "state" / "connector-health" / "sandbox").is_dir()
+
+
+def test_run_whose_alert_could_not_be_published_is_not_a_success(sandbox, tmp_path, capsys):
+    """The alert topic is gone: the change stays unalerted (the next run retries), and the run says so with 2."""
+    sandbox.client("iam").delete_open_id_connect_provider(OpenIDConnectProviderArn=sandbox.seeded["provider_arn"])
+    data = yaml.safe_load(sandbox.config_path.read_text())
+    data["state"]["topic_arn"] = data["state"]["topic_arn"] + "-deleted"
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    for fmt in ("table", "json"):
+        status, out, err = _run_cli(capsys, "run", "--config", str(path), "--format", fmt, "--run-id", f"pub-{fmt}")
+        assert status == 2
+        assert "PROVIDER_MISSING" in out
+        [line] = err.strip().splitlines()
+        assert line.startswith("connector-health: 1 alert(s) NOT published (the next run retries): defender: ")

@@ -110,6 +110,22 @@ class FakeContext:
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:connector-health-org-worker"
     aws_request_id: str = "req-org"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def _failed_ids(worker, records: list[dict]) -> list[str]:
+    """The message ids SQS gets back from one invocation: its batch item failures, or every record of the batch
+    when all of them failed (Powertools then raises BatchProcessingError and the whole batch is retried, which is
+    the runtime's behaviour whichever chunk the failing records land in)."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    try:
+        response = worker.handler({"Records": records}, FakeContext())
+    except BatchProcessingError:
+        return [r["messageId"] for r in records]
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
 
 @pytest.fixture
 def hub_handlers(org, org_config_data, sandbox_session, tmp_path, monkeypatch):
@@ -192,8 +208,7 @@ def test_fanout_then_worker_partial_batch_response(org, hub_handlers, sandbox_se
 
     failures: list[str] = []
     for start in range(0, len(records), 10):  # the event source mapping's batch size
-        response = worker.handler({"Records": records[start:start + 10]}, FakeContext())
-        failures += [item["itemIdentifier"] for item in response["batchItemFailures"]]
+        failures += _failed_ids(worker, records[start:start + 10])
     elapsed = time.monotonic() - started
     assert sorted(failures) == sorted(["malformed-1", by_account[flaky]["MessageId"]])
 
@@ -219,6 +234,29 @@ def test_fanout_then_worker_partial_batch_response(org, hub_handlers, sandbox_se
     sandbox_session.sts.assume_role_errors = {}
     retry = {**_sqs_record(by_account[flaky], queue_arn)}
     retry["attributes"] = {**retry["attributes"], "ApproximateReceiveCount": "2"}
-    assert worker.handler({"Records": [retry]}, FakeContext())["batchItemFailures"] == []
+    assert _failed_ids(worker, [retry]) == []
     assert sandbox_session.read_alerts() == []
     print(f"fan-out and 50 workers took {elapsed:.1f}s")  # measured, not asserted
+
+
+def test_hub_reads_token_source_secrets_with_its_own_credentials(org, org_config_data, sandbox_session):
+    """A token source's client secret lives in the hub account (the monitor's own); the member role can neither
+    see nor read it, so the worker must fetch it with the hub session while it scans the member account."""
+    from connector_health.org import AccountMessage, run_member
+    from connector_health.sandbox.issuer import DEFENDER_TENANT
+
+    secret_arn = sandbox_session.client("secretsmanager").create_secret(
+        Name="connector-health/hub-client-secret", SecretString=sandbox_session.token_client_secret)["ARN"]
+    assert ":123456789012:" in secret_arn  # the hub's account, not a member's
+    org_config_data["org"]["exchanges"] = True
+    org_config_data["connectors"][0]["token_source"] = {
+        "type": "entra-client-credentials", "tenant_id": DEFENDER_TENANT, "client_id": sandbox_session.token_client_id,
+        "scope": "api://AzureSecurityCenter.MultiCloud.DefenderForServers/.default", "secret_arn": secret_arn,
+        "authority": sandbox_session.issuer.authority}
+    healthy = sorted(a for a, m in org["members"].items() if m["case"] == "healthy")[0]
+    run = run_member(parse_config(org_config_data), AccountMessage(run_id="hub-secret", account_id=healthy),
+                     hub_session=sandbox_session.boto_session())
+    exchanges = run.result.scan.stats["exchange"]["real_exchanges"]
+    assert exchanges and all(e["stage"] != "token-source" for e in exchanges), exchanges
+    assert "EXCHANGE_TOKEN_SOURCE_FAILED" not in {f.check_id for f in run.findings}
+    assert all(f.account == healthy for f in run.findings)

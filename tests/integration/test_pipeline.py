@@ -188,3 +188,24 @@ def test_stack_missing_on_the_sandbox(sandbox, config):
     result = scan_account(parse_config(data), exchanges=False)
     [finding] = [f for f in result.findings if f.check_id == "STACK_MISSING"]
     assert "DefenderForCloudOnboarding" in finding.message
+
+
+def test_onboarding_stack_whose_drift_cannot_be_detected_is_reported_not_in_sync(sandbox):
+    """moto deploys the stack (DescribeStacks works) but implements no drift detection: the run must say that the
+    drift is unknown (MONITOR_CHECK_ERROR naming cloudformation:DetectStackDrift), never report nothing."""
+    from connector_health.config import parse_config
+    from connector_health.engine import scan_account
+
+    template = {"Resources": {"Reader": {"Type": "AWS::IAM::Role", "Properties": {
+        "RoleName": "onboarding-reader", "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}}}}}
+    sandbox.client("cloudformation").create_stack(StackName="DefenderForCloudOnboarding",
+                                                  TemplateBody=json.dumps(template))
+    data = sandbox.config_dict()
+    data["connectors"][0]["stack_name"] = "DefenderForCloudOnboarding"
+    result = scan_account(parse_config(data), exchanges=False)
+    by_id = {f.check_id: f for f in result.findings}
+    assert "STACK_MISSING" not in by_id and "STACK_DRIFTED" not in by_id
+    error = by_id["MONITOR_CHECK_ERROR"]
+    assert error.details["action"] == "cloudformation:DetectStackDrift"
+    assert "DefenderForCloudOnboarding" in error.resource_arn

@@ -130,3 +130,47 @@ def test_unexpected_error_is_one_line_not_a_traceback(tmp_path, capsys, monkeypa
     assert main(["check", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "could not complete check: RuntimeError: endpoint exploded" in err
+
+
+# EventBridge's schedule grammar (FACTS.md "Service limits"): what EventBridge accepts, and what it refuses.
+@pytest.mark.parametrize("expression", [
+    "rate(1 minute)", "rate(1 hour)", "rate(1 day)", "rate(5 minutes)", "rate(12 hours)", "rate(7 days)",
+    "cron(0 * * * ? *)", "cron(0/15 * * * ? *)", "cron(*/10 * * * ? *)", "cron(0 9 ? * MON-FRI *)",
+    "cron(30 8,20 * * ? *)", "cron(0 12 ? * 2-6 *)", "cron(0 0 1 * ? *)", "cron(0 0 L * ? *)", "cron(0 0 15W * ? *)",
+    "cron(0 0 ? * 6L *)", "cron(0 10 ? * FRI#2 *)", "cron(0 0 ? JAN-MAR,OCT * 2026-2030)", "cron(5/20 1-5 ? * SUN *)",
+])
+def test_schedules_eventbridge_accepts(expression):
+    assert parse_config({"schedule": expression, "connectors": [{"name": "g", "preset": "github-actions"}]})
+
+
+@pytest.mark.parametrize("expression, expected", [
+    ("rate(1 hours)", "a rate of 1 takes the singular unit: rate(1 hour)"),
+    ("rate(1 minutes)", "rate(1 minute)"),
+    ("rate(5 hour)", "a rate above 1 takes the plural unit: rate(5 hours)"),
+    ("rate(0 minutes)", "at least 1"),
+    ("rate(2 weeks)", "unknown rate unit 'weeks'"),
+    ("rate(1.5 hours)", "rate(N minutes|hours|days)"),
+    ("cron(0 * * * * *)", "exactly one of day-of-month and day-of-week must be ?"),
+    ("cron(0 * ? * ? *)", "exactly one of day-of-month and day-of-week must be ?"),
+    ("cron(0 * * * ?)", "cron takes six fields"),
+    ("cron(0 * * * ? * *)", "cron takes six fields"),
+    ("cron(60 * * * ? *)", "minutes field '60': values run from 0 to 59"),
+    ("cron(0 24 * * ? *)", "hours field '24': values run from 0 to 23"),
+    ("cron(0 0 32 * ? *)", "day-of-month field '32': values run from 1 to 31"),
+    ("cron(0 0 ? 13 MON *)", "month field '13': values run from 1 to 12"),
+    ("cron(0 0 ? * 8 *)", "day-of-week field '8': values run from 1 to 7"),
+    ("cron(0 0 ? * MON-XYZ *)", "'XYZ' is not a number or a name"),
+    ("cron(0 0 * * ? 1969)", "year field '1969': values run from 1970 to 2199"),
+    ("cron(? 0 * * ? *)", "minutes field: ? is only allowed in day-of-month and day-of-week"),
+    ("cron(0 0 L * MON *)", "exactly one of day-of-month and day-of-week must be ?"),
+    ("cron(0/0 * * * ? *)", "a step (/n) must be a whole number of at least 1"),
+    ("cron(0 0 ? * 3#6 *)", "'3#6' is not a number"),
+    ("cron(30-10 * * * ? *)", "a range must go upwards"),
+])
+def test_schedules_eventbridge_refuses_are_one_line_config_errors(expression, expected, tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"schedule": expression, "connectors": [{"name": "g", "preset": "github-actions"}]}))
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"connector-health: config error: {path}: schedule = {expression!r}: ") and "\n" not in err
+    assert expected in err

@@ -216,6 +216,7 @@ class ExchangeRunner:
         reports: dict[str, IssuerReport],
         *,
         session: boto3.session.Session | None = None,
+        secrets_session: boto3.session.Session | None = None,
         inspector: IssuerInspector | None = None,
         limiter_factory: Callable[[], ProbeLimiter] = ProbeLimiter,
         max_real_exchanges: int = 5,
@@ -225,6 +226,9 @@ class ExchangeRunner:
         self.snapshot = snapshot
         self.reports = reports
         self.session = session or boto3.session.Session()
+        # Token-source secrets live with the monitor, not in the scanned account: in hub mode `session` is a member
+        # account's role, which neither holds nor may read them.
+        self.secrets_session = secrets_session or self.session
         self.inspector = inspector or IssuerInspector(config.issuer_inspection)
         self.limiter_factory = limiter_factory
         self.max_real_exchanges = max_real_exchanges
@@ -375,7 +379,7 @@ class ExchangeRunner:
 
     def _real_exchange(self, conn: Connector) -> list[RealExchangeResult]:
         settings = self.config.issuer_inspection
-        fetched: TokenResult = fetch_token(conn.token_source, session=self.session,
+        fetched: TokenResult = fetch_token(conn.token_source, session=self.secrets_session,
                                            ca_bundle=settings.public_ca_bundle, timeout=settings.timeout_seconds)
         base = dict(connector=conn.name, source=fetched.source)
         if not fetched.ok:

@@ -47,8 +47,9 @@ def _status(account: dict) -> str:
 
 
 def select_accounts(org: OrgConfig, session: boto3.session.Session | None = None, *,
-                    client=None) -> AccountSelection:
-    """List the organisation's accounts and decide, for each, whether this run scans it."""
+                    client=None, hub_account: str | None = None) -> AccountSelection:
+    """List the organisation's accounts and decide, for each, whether this run scans it. `hub_account`: the
+    account of the deployed hub, whose own scheduled scan covers it (`check --org` has none)."""
     session = session or boto3.session.Session()
     client = client or session.client("organizations", region_name=ORGANIZATIONS_REGION, config=BOTO_CONFIG)
     out = AccountSelection()
@@ -64,6 +65,9 @@ def select_accounts(org: OrgConfig, session: boto3.session.Session | None = None
         accounts.extend(page.get("Accounts", []))
     paths = _ou_paths(client, count) if (org.include_ous or org.exclude_ous) else {}
 
+    skip_management = org.skip_management_account
+    if skip_management is None:  # auto: a delegated-administrator hub scans the management account
+        skip_management = hub_account is None or hub_account == out.management_account
     include, exclude = set(org.include_accounts), set(org.exclude_accounts)
     include_ous, exclude_ous = set(org.include_ous), set(org.exclude_ous)
     seen: set[str] = set()
@@ -82,7 +86,9 @@ def select_accounts(org: OrgConfig, session: boto3.session.Session | None = None
             reason = f"excluded (exclude_ous: {sorted(exclude_ous & set(path))[0]})"
         elif (include or include_ous) and not (account_id in include or include_ous & set(path)):
             reason = "not included (include_accounts / include_ous)"
-        elif org.skip_management_account and account_id == out.management_account and account_id not in include:
+        elif account_id == hub_account:
+            reason = "hub account (the monitor stack's own scheduled scan covers it)"
+        elif skip_management and account_id == out.management_account and account_id not in include:
             reason = "management account (service-managed StackSets do not deploy there)"
         if reason:
             out.skipped.append(SkippedAccount(account_id, name, reason))

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any, TextIO
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from ..findings import Finding, Severity
-from ..output import SEVERITY_STYLE
+from ..output import SEVERITY_STYLE, output_console
 
-
-def _console(out: TextIO | None) -> Console:
-    width = None if (out is None and sys.stdout.isatty()) else 160
-    return Console(file=out, soft_wrap=False, width=width)
 
 
 def render_org_findings(findings: list[Finding], out: TextIO | None = None, *, show_remediation: bool = True) -> None:
-    console = _console(out)
+    console = output_console(out)
     if not findings:
         console.print(Text("No findings in any scanned account.", style="green"))
         return
@@ -39,7 +33,7 @@ def render_org_findings(findings: list[Finding], out: TextIO | None = None, *, s
 
 def render_org_summary(summary: dict[str, Any], out: TextIO | None = None) -> None:
     """`check --org`: one line per account (status and counts), then the skipped accounts and the totals."""
-    console = _console(out)
+    console = output_console(out)
     table = Table(header_style="bold", expand=False, title="Accounts")
     for name in ("Account", "Name", "Status", "Findings", "Critical", "High", "Medium", "Low", "Info"):
         table.add_column(name, no_wrap=True)

@@ -2,6 +2,9 @@
 
 `up` starts `python -m connector_health.sandbox.daemon --dir DIR` detached, waits for DIR/ready.json and returns;
 the process serves until SIGTERM (`down`). Everything it starts, it stops.
+
+The default DIR is in the user's state directory (~/.local/state/connector-health/sandbox), not the temporary
+directory: TMPDIR differs between shells (tmux, IDE terminals, sudo), and `down` must find what `up` started.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-DEFAULT_DIR = Path(tempfile.gettempdir()) / f"connector-health-sandbox-{os.getuid()}"
+def default_dir() -> Path:
+    """Where `sandbox up` and `down` meet without --dir: under HOME, whatever TMPDIR says."""
+    return Path.home() / ".local" / "state" / "connector-health" / "sandbox"
+
+
+DEFAULT_DIR = default_dir()
 
 
 def _pid_alive(pid: int) -> bool:

@@ -4,7 +4,7 @@ step is replaced)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -44,6 +44,10 @@ class FakeContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:worker"
     aws_request_id: str = "req-1"
+    remaining_ms: list[int] = field(default_factory=list)  # one value per call, then the function's full timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms.pop(0) if self.remaining_ms else 300_000
 
 
 def _record(message_id: str, body: str, receives: int = 1) -> dict:
@@ -52,7 +56,8 @@ def _record(message_id: str, body: str, receives: int = 1) -> dict:
             "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
 
 
-def test_worker_returns_exactly_the_failed_message_ids(monkeypatch, tmp_path, capsys):
+@pytest.fixture
+def worker_module(monkeypatch, tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(CONFIG))
     monkeypatch.setenv("CONNECTOR_HEALTH_CONFIG", str(path))
@@ -64,6 +69,12 @@ def test_worker_returns_exactly_the_failed_message_ids(monkeypatch, tmp_path, ca
 
     worker._config.cache_clear()
     worker.metrics.clear_metrics()
+    yield worker
+    worker._config.cache_clear()
+
+
+def test_worker_returns_exactly_the_failed_message_ids(worker_module, monkeypatch, capsys):
+    worker = worker_module
 
     class Run:
         def __init__(self, account, status):
@@ -88,3 +99,25 @@ def test_worker_returns_exactly_the_failed_message_ids(monkeypatch, tmp_path, ca
     # scanned: 222; failed: 444 (refused) and 333 on its last receive (the DLQ is next); m3 is retried first
     assert values == {"AccountsScanned": 1.0, "AccountsFailed": 2.0} or values == {"AccountsScanned": [1.0],
                                                                                   "AccountsFailed": [2.0]}
+
+
+def test_worker_takes_no_account_it_has_no_time_for(worker_module, monkeypatch):
+    """60 s (org.worker_min_seconds_per_account) must be left to start an account: the records after that point
+    go back to the queue unprocessed, as batch item failures."""
+    worker = worker_module
+    started = []
+
+    def fake_run_member(config, message, **kw):
+        started.append(message.account_id)
+        run = type("Run", (), {"account_id": message.account_id, "status": "scanned", "findings": []})()
+        run.result = type("R", (), {"published": [], "scan": None})()
+        return run
+
+    monkeypatch.setattr(worker, "run_member", fake_run_member)
+    monkeypatch.setattr(worker, "emit_scan_metrics", lambda *a, **k: [])
+    body = lambda acct: AccountMessage(run_id="r", account_id=acct).to_json()  # noqa: E731
+    event = {"Records": [_record(f"m{i}", body(f"{i}" * 12)) for i in range(1, 5)]}
+    context = FakeContext(remaining_ms=[200_000, 61_000, 59_999, 10_000])
+    response = worker.handler(event, context)
+    assert started == ["111111111111", "222222222222"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m3"}, {"itemIdentifier": "m4"}]}
