@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..findings import Finding
-from ..trust.analysis import TrustIssue, TrustTarget, analyze_trust
-from ..trust.profiles import PROFILES, legit_identity
-from .base import Check, CheckContext, connector_roles, provider_arn
+from ..trust.analysis import ExpectedPrincipal, TrustIssue, TrustTarget, analyze_trust
+from ..trust.profiles import legit_identity, normalise_caller_key, profile_for_preset
+from .base import Check, CheckContext, connector_roles, named_audiences, provider_arn
 from .registry import register
 
 READS = ("iam:GetAccountAuthorizationDetails",)
@@ -24,32 +24,33 @@ def trust_analysis(ctx: CheckContext) -> dict[str, list[tuple[str, TrustIssue]]]
         return cached
     conn = ctx.connector
     snap = ctx.snapshot
-    profile = PROFILES.get(conn.preset.name, PROFILES["generic"])
+    profile = profile_for_preset(conn.preset.name, conn.issuer_key)
     arn = provider_arn(ctx)
     provider = snap.provider_for(conn.issuer)
-    others = frozenset(
-        p.arn for c in ctx.config.resolved_connectors() if c.name != conn.name
-        for p in [snap.provider_for(c.issuer)] if p
-    )
+    siblings = [c for c in ctx.config.resolved_connectors() if c.name != conn.name]
+    others = frozenset(p.arn for c in siblings for p in [snap.provider_for(c.issuer)] if p)
+    same_provider = [c for c in siblings if provider and snap.provider_for(c.issuer) is provider]
     named = {r.name: r for r in conn.roles}
     # Roles of the preset's other plans (not selected for this connector) still have a known audience.
-    preset_roles = {r.name: r for roles in conn.preset.plans.values() for r in roles}
+    preset_roles = {n: r for roles in conn.preset.plans.values() for r in roles for n in (r.name, *r.aliases)}
+    client_ids = tuple(provider.client_ids) if provider else None
+    legit = legit_identity(profile, {k: v for k, v in conn.caller.items() if normalise_caller_key(k) != "aud"})
     results: dict[str, list[tuple[str, TrustIssue]]] = {}
-    for name in connector_roles(conn, snap, arn):
+    for name in connector_roles(conn, snap, arn, same_provider):
         role = snap.roles[name]
         document = snap.trust_document(role)
         known = named.get(name) or preset_roles.get(name)
         if known and known.audience:
             audiences: tuple[str, ...] = (known.audience,)
-            foreign = tuple(a for a in (provider.client_ids if provider else ()) if a not in audiences)
         else:
-            # A role nobody configured: any audience the connector accepts may be its own; the provider's other
-            # audiences are foreign.
-            audiences = tuple(sorted(conn.accepted_audiences)) or tuple(conn.needed_audiences)
-            foreign = tuple(a for a in (provider.client_ids if provider else ()) if a not in conn.accepted_audiences)
+            # A role nobody configured: the audiences of this connector its policy names are its own; when it names
+            # none, the analysis takes the provider's (and reports an audience it should not accept as high).
+            audiences = tuple(sorted(set(conn.accepted_audiences) & named_audiences(document)))
         target = TrustTarget(
             issuer_key=conn.issuer_key, provider_arn=arn, profile=profile, audiences=audiences,
-            foreign_audiences=foreign, legit=legit_identity(profile, conn.caller), expected_federated=others,
+            provider_audiences=client_ids, legit=legit, expected_federated=others,
+            expected_principals=tuple(ExpectedPrincipal(p.principal, p.external_id)
+                                      for p in (known.expected_principals if known else ())),
         )
         for issue in analyze_trust(document, [target]):
             results.setdefault(issue.check_id, []).append((role.arn, issue))
