@@ -226,6 +226,14 @@ def _policy_candidates(document: PolicyDocument, target: TrustTarget) -> list[Id
         out.append(dataclasses.replace(lead, claims=tuple(claims.items()), session=lead.session or next(
             (i.session for i in firsts if i.session), ""), label="a caller of the documented form"))
     out += [c for cands in per_key.values() for c in cands]
+    # A pattern none of whose fillings parse (an unusual but valid value shape): some value it matches exists, so a
+    # caller presenting it stands in rather than calling the connector broken. Literal values get no such pass.
+    for key, values in _identity_values(document, target).items():
+        if not per_key.get(key):
+            for value, is_pattern in values:
+                if is_pattern and key.startswith(":"):
+                    text = fill_pattern(value, ("x",), ("x",))[0]
+                    out.append(Ident(text, text, ((key[1:], text),), label="a caller matching the policy's pattern"))
     unique: dict[tuple[Any, ...], Ident] = {}
     for cand in out:
         unique.setdefault((cand.owner, cand.claims, cand.session), cand)
@@ -420,6 +428,13 @@ def _wildcard_values(document: PolicyDocument, target: TrustTarget) -> list[Trus
     return issues
 
 
+def _identity_constrained(document: PolicyDocument, target: TrustTarget) -> bool:
+    """Whether some Allow statement tests an identity key with a positive operator that is not IfExists."""
+    keys = {k.lower() for k in target.profile.absolute_keys(target.issuer_key)}
+    return any(clause.key_lc in keys and clause.base in POSITIVE and not clause.if_exists
+               for stmt in document.statements if stmt.is_allow for clause in stmt.conditions)
+
+
 def _weakly_pinned(document: PolicyDocument, target: TrustTarget, keys: tuple[str, ...]) -> list[str]:
     """Claims (relative keys) that some Allow statement naming the provider tests only through an IfExists or
     ForAllValues operator: CHECKS.md counts them as not pinned (true when the claim is absent)."""
@@ -506,7 +521,8 @@ def _audience_issues(ev: _Evaluator, target: TrustTarget, base: Ident, base_aud:
         others, where = (), ""
     reach = [a for a in others if ev.admits(base, a)]
     if reach:
-        shown = profile.extra.get("audience_word", "another audience") if profile.open_audiences else ", ".join(reach)
+        shown = profile.extra.get("audience_word", "another audience") if profile.open_audiences else \
+            f"another audience of the provider ({', '.join(reach)})"
         return [
             TrustIssue(
                 "TRUST_AUDIENCE_UNRESTRICTED",
@@ -555,6 +571,9 @@ def _identity_issues(document: PolicyDocument, ev: _Evaluator, target: TrustTarg
         unique.setdefault((ident.owner, ident.claims, ident.session, ident.audience), ident)
     admitted = [f for f in list(unique.values())[:MAX_FOREIGN] if ev.admits(f, f.audience or base_aud)]
     owner_foreign = [f for f in admitted if f.owner != base.owner or f.caller_chosen]
+    if not owner_foreign and admitted and not profile.audience_pins and not _identity_constrained(document, target):
+        owner_foreign = [dataclasses.replace(admitted[0], label=f"any caller of the issuer ({admitted[0].label}): no "
+                                                                "condition names the caller's identity")]
     issues: list[TrustIssue] = []
     if owner_foreign:
         keys = ", ".join(profile.absolute_keys(target.issuer_key)) or f"{target.issuer_key}:aud"

@@ -73,7 +73,7 @@ def _federated_values(document: PolicyDocument) -> list[str]:
 
 def issuer_key_of(value: str) -> str | None:
     """The condition-key prefix of a Federated principal that is a web-identity issuer, else None (SAML, junk)."""
-    m = re.match(r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/(.+)$", value)
+    m = re.match(r"^arn:aws[a-z-]*:iam::[^:]*:oidc-provider/(.+)$", value)  # the account may be a placeholder
     if m:
         return m[1]
     return value if value in BUILTIN_FEDERATIONS else None

@@ -623,7 +623,8 @@ PROFILES: dict[str, Profile] = {
         defaults=("main", "x", "")),
     "terraform": TerraformProfile(
         "terraform", (":sub",), owner_word="organization", unit_word="workspace", default_audience="aws.workload.identity",
-        fillers=("apply", "x", "", ":project:x:workspace:x:run_phase:apply", "x:workspace:x:run_phase:apply",
+        fillers=("apply", "x", "", "project:x:workspace:x:run_phase:apply", "workspace:x:run_phase:apply",
+                 ":project:x:workspace:x:run_phase:apply", "x:workspace:x:run_phase:apply",
                  "-zz9:project:x:workspace:x:run_phase:apply", "zz9-other"),
         defaults=("apply", "x", "")),
     "eks-irsa": EksProfile("eks", (":sub",), owner_word="namespace", unit_word="namespace",
