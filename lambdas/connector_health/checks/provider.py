@@ -97,8 +97,12 @@ class ProviderAudienceUnexpected(Check):
         provider = _provider(ctx)
         if not provider:
             return
+        # A provider shared by several connectors (Defender and Sentinel on Microsoft's issuer) holds all of theirs.
+        accepted = set(ctx.connector.accepted_audiences).union(*(
+            c.accepted_audiences for c in ctx.config.resolved_connectors()
+            if c.name != ctx.connector.name and ctx.snapshot.provider_for(c.issuer) is provider))
         for aud in provider.client_ids:
-            if aud in ctx.connector.accepted_audiences:
+            if aud in accepted:
                 continue
             yield self.finding(
                 ctx,

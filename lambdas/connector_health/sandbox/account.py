@@ -79,11 +79,13 @@ def _managed_arn(iam, name: str, account: str, created: dict[str, str], values: 
 
 def seed_onboarding_template(iam, issuer_url: str, thumbprint: str, *, client_tenant: str = CUSTOMER_TENANT,
                              ciem_issuer_url: str | None = None, ciem_thumbprint: str | None = None,
-                             deployer: str = "cloudformation", partition: str = "aws") -> dict[str, Any]:
+                             deployer: str = "cloudformation", partition: str = "aws",
+                             role_names: dict[str, str] | None = None) -> dict[str, Any]:
     """Create every provider, policy and role of Microsoft's onboarding template, with the sandbox's local issuer(s)
     in place of sts.windows.net. `deployer`: "cloudformation" (the deny policy attached) or "terraform" (as the
     Terraform file applies: created, not attached). Without `ciem_issuer_url` the CIEM provider and its two roles
-    are left out (they need a second issuer). Returns what it made."""
+    are left out (they need a second issuer). `role_names` renames roles as the template's role-name variables do
+    (e.g. {"CspmMonitorAws": "Cspm-Prod"} for CspmMonitorAwsIamRoleName). Returns what it made."""
     if deployer not in ("cloudformation", "terraform"):
         raise ValueError("deployer must be 'cloudformation' or 'terraform'")
     data = onboarding_template()
@@ -108,7 +110,7 @@ def seed_onboarding_template(iam, issuer_url: str, thumbprint: str, *, client_te
     for spec in data["roles"]:
         if not ciem_issuer_url and spec["name"] in ("DefenderForCloud-OidcCiem", "DefenderForCloud-Ciem"):
             continue
-        name = _render(spec["name"], values)
+        name = (role_names or {}).get(spec["name"]) or _render(spec["name"], values)
         iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(_render(spec["trust"], values)),
                         Description=spec["description"])
         for managed in spec["managed"]:
