@@ -40,6 +40,7 @@ BUILTIN_FEDERATIONS = ("cognito-identity.amazonaws.com", "accounts.google.com", 
 MAX_VALUES_PER_KEY = 16
 MAX_LEGIT_CANDIDATES = 16
 MAX_FOREIGN = 24
+PATTERN_STAND_IN = "a caller matching the policy's pattern"
 
 
 @dataclass
@@ -203,7 +204,8 @@ def _audience_values(document: PolicyDocument, target: TrustTarget) -> list[str]
 def _candidates(profile: Profile, key: str, values: list[tuple[str, bool]]) -> list[Ident]:
     found: list[Ident] = []
     for value, is_pattern in values:
-        concrete = fill_pattern(value, profile.fillers, profile.defaults) if is_pattern else [value]
+        concrete = [*fill_pattern(value, profile.fillers, profile.defaults), *profile.completions(key, value)] \
+            if is_pattern else [value]
         for text in concrete:
             ident = profile.parse(key, text)
             if ident is not None:
@@ -233,7 +235,7 @@ def _policy_candidates(document: PolicyDocument, target: TrustTarget) -> list[Id
             for value, is_pattern in values:
                 if is_pattern and key.startswith(":"):
                     text = fill_pattern(value, ("x",), ("x",))[0]
-                    out.append(Ident(text, text, ((key[1:], text),), label="a caller matching the policy's pattern"))
+                    out.append(Ident(text, text, ((key[1:], text),), label=PATTERN_STAND_IN))
     unique: dict[tuple[Any, ...], Ident] = {}
     for cand in out:
         unique.setdefault((cand.owner, cand.claims, cand.session), cand)
@@ -599,7 +601,8 @@ def _identity_issues(document: PolicyDocument, ev: _Evaluator, target: TrustTarg
     if target.legit is not None:
         seen = {f.owner for f in admitted}
         for cand in _policy_candidates(document, target):
-            if cand.owner not in (target.legit.owner, *seen) and not cand.caller_chosen and ev.admits(cand, base_aud):
+            if cand.owner not in (target.legit.owner, *seen) and not cand.caller_chosen and cand.label != PATTERN_STAND_IN \
+                    and ev.admits(cand, base_aud):
                 issues.append(TrustIssue(
                     "TRUST_FOREIGN_IDENTITY_ADMITTED",
                     f"The policy admits another {profile.owner_word} than the configured caller: "

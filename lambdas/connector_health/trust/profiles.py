@@ -177,6 +177,10 @@ class Profile:
         stays inside one repository/project/...), "owner" when it fixes only the owner, None when it fixes neither."""
         return None
 
+    def completions(self, key: str, pattern: str) -> list[str]:
+        """Values of the pattern a generic filling would miss (e.g. the rest of a partly written tenant GUID)."""
+        return []
+
     # ---------------------------------------------------------------- callers
     def foreign(self, legit: Ident) -> list[Ident]:
         """Callers of other owners: an unrelated one and owners whose names a careless pattern also matches."""
@@ -560,6 +564,18 @@ class SessionNameProfile(Profile):
             return "unit"
         return None
 
+    def completions(self, key: str, pattern: str) -> list[str]:
+        # `..._e3e70682*` spans every tenant whose id starts so: complete the GUID in two different ways.
+        head = literal_prefix(pattern)
+        if key != "sts:RoleSessionName" or not head.startswith(self._prefix()):
+            return []
+        partial = head[len(self._prefix()):]
+        out = []
+        for template in (FOREIGN_GUID, "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"):
+            if len(partial) < len(template) and re.fullmatch(rf"{GUID}", partial + template[len(partial):]):
+                out.append(head + template[len(partial):])
+        return out
+
 
 # ------------------------------------------------------------------------------------------------ Audience-pinned
 @dataclass(frozen=True)
@@ -618,7 +634,8 @@ PROFILES: dict[str, Profile] = {
     "gitlab": GitLabProfile(
         "gitlab", (":sub",), owner_word="top-level group", unit_word="project",
         default_audience="https://gitlab.com",
-        fillers=("x:ref_type:branch:ref:main", "/x:ref_type:branch:ref:main", "branch:ref:main", "main", "x", "",
+        fillers=("x:ref_type:branch:ref:main", "/x:ref_type:branch:ref:main", "ref_type:branch:ref:main",
+                 "branch:ref:main", "main", "x", "",
                  "x/x:ref_type:branch:ref:main", "-zz9/x:ref_type:branch:ref:main", "zz9-other"),
         defaults=("main", "x", "")),
     "terraform": TerraformProfile(
