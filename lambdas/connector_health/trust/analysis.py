@@ -172,16 +172,18 @@ def _claim_hints(document: PolicyDocument, target: TrustTarget) -> dict[str, str
 def _identity_values(document: PolicyDocument, target: TrustTarget) -> dict[str, list[tuple[str, bool]]]:
     """{relative identity key: [(value, is_pattern)]} written in Allow statements under any positive operator."""
     rel_of = {k.lower(): rel for rel, k in zip(target.profile.identity_keys, target.profile.absolute_keys(target.issuer_key))}
-    found: dict[str, list[tuple[str, bool]]] = {}
+    found: dict[str, dict[tuple[str, bool], None]] = {}
     for stmt in document.statements:
         if not stmt.is_allow:
             continue
         for clause in stmt.conditions:
             rel = rel_of.get(clause.key_lc)
             if rel and clause.base in POSITIVE and clause.qualifier != "ForAllValues":
+                values = found.setdefault(rel, {})
                 for value in _values(clause):
-                    found.setdefault(rel, []).append((value, clause.base == "StringLike"))
-    return found
+                    if len(values) < MAX_VALUES_PER_KEY:  # distinct values, bounded for hostile documents
+                        values.setdefault((value, clause.base == "StringLike"))
+    return {key: list(values) for key, values in found.items()}
 
 
 def _audience_values(document: PolicyDocument, target: TrustTarget) -> list[str]:

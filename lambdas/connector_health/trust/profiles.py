@@ -34,7 +34,7 @@ FOREIGN_OWNER = "zz9-foreign-owner"
 FOREIGN_GUID = "9d3c1a52-0b7e-4f8e-9a61-5c2f7e8d4b10"
 # Bounds: hostile policies may hold thousands of values and wildcards.
 MAX_WILDCARDS = 6
-MAX_FILLS = 400
+MAX_FILLS = 240
 # Audiences that many tenants of one issuer use alike: pinning them pins no owner.
 SHARED_AUDIENCES = frozenset({"sts.amazonaws.com", "sts.amazon.com"})
 
