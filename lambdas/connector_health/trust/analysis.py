@@ -29,7 +29,7 @@ from typing import Any
 from ..findings import Severity
 from ..policy import PolicyDocument, RequestContext, Statement, evaluate, parse_policy
 from ..policy.webidentity import ACTION, web_identity_keys
-from .profiles import CALLER_CHOSEN, FOREIGN_OWNER, SHARED_AUDIENCES, Ident, Profile, fill_pattern, literal_prefix
+from .profiles import CALLER_CHOSEN, SHARED_AUDIENCES, Ident, Profile, fill_pattern, literal_prefix
 
 ALLOWED_ACTIONS = frozenset({"sts:assumerolewithwebidentity", "sts:tagsession", "sts:setsourceidentity"})
 FOREIGN_AUDIENCE = "api://connector-health-foreign-audience"
@@ -615,5 +615,5 @@ def _identity_issues(document: PolicyDocument, ev: _Evaluator, target: TrustTarg
     return issues
 
 
-__all__ = ["ARBITRARY_AUDIENCE", "BUILTIN_FEDERATIONS", "ExpectedPrincipal", "FOREIGN_AUDIENCE", "FOREIGN_OWNER",
-           "TrustIssue", "TrustTarget", "analyze_trust"]
+__all__ = ["ARBITRARY_AUDIENCE", "BUILTIN_FEDERATIONS", "ExpectedPrincipal", "FOREIGN_AUDIENCE", "TrustIssue",
+           "TrustTarget", "analyze_trust"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any
 
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 DEFENDER_PREFIX = "MicrosoftDefenderForClouds_"
@@ -135,8 +135,6 @@ class Profile:
     defaults: tuple[str, ...] = ("x", "")
     session_name: str = "connector-health-caller"
     extra: dict[str, Any] = field(default_factory=dict)
-
-    DESCRIPTION: ClassVar[str] = ""
 
     # ---------------------------------------------------------------- keys
     def absolute_keys(self, issuer_key: str) -> tuple[str, ...]:
@@ -264,8 +262,9 @@ class GitHubProfile(Profile):
             if m["rid"]:
                 claims.append(("repository_id", m["rid"]))
             ctx = m["ctx"] or ""
-            for k, v in re.findall(r"(ref|environment):([^:]+(?::[^:]+)*?)(?=:[a-z_]+:|$)", ctx)[:1]:
-                claims.append((k, v))
+            for name in ("ref", "environment"):  # the context the default template renders (git refs hold no ':')
+                if ctx.startswith(name + ":"):
+                    claims.append((name, ctx[len(name) + 1:].split(":")[0]))
             return Ident(owner.lower(), f"{owner}/{repo}".lower(), tuple(claims))
         m = _GH_CUSTOM.match(value)
         if not m:
