@@ -123,7 +123,9 @@ class TrustUnexpectedAction(_TrustCheck):
 class TrustAudienceUnrestricted(_TrustCheck):
     id = "TRUST_AUDIENCE_UNRESTRICTED"
     title = "Audience not pinned"
-    risk = "Tokens the issuer mints for other applications can assume the role."
+    risk = ("A token minted for another audience the provider accepts (another app on a shared provider; any app or "
+            "identity pool for Google and Cognito) can assume the role. STS refuses audiences outside the provider's "
+            "ClientIDList, so when that list holds only this role's audience the pin is defence in depth (low).")
     remediation = "Add StringEquals on <issuer>:aud with the connector's audience (not a wildcard, not an IfExists form)."
 
 
@@ -131,10 +133,12 @@ class TrustAudienceUnrestricted(_TrustCheck):
 class TrustSubjectUnrestricted(_TrustCheck):
     id = "TRUST_SUBJECT_UNRESTRICTED"
     title = "Caller identity not pinned"
-    risk = "On a shared issuer, every tenant, repository or service account of the issuer can assume the role."
-    remediation = ("Pin the identity key with StringEquals (GitHub: :sub repo:OWNER/REPO:...; EKS: "
-                   "system:serviceaccount:NS:NAME; Defender: sts:RoleSessionName MicrosoftDefenderForClouds_<tenant>), "
-                   "or a StringLike pattern whose wildcard stays inside your owner (repo:OWNER/*).")
+    risk = ("On a shared issuer, other tenants, repositories, groups, organizations or service accounts of the issuer "
+            "can assume the role.")
+    remediation = ("Pin the identity key with StringEquals (GitHub: :sub repo:OWNER/REPO:... or a customised sub that "
+                   "starts with repo or repository_owner; GitLab: project_path:GROUP/PROJECT:...; EKS: "
+                   "system:serviceaccount:NS:NAME; Defender/Sentinel: sts:RoleSessionName MicrosoftDefenderForClouds_<GUID>), "
+                   "or a StringLike pattern whose wildcard comes after the owner's boundary (repo:OWNER/*).")
 
 
 @register
@@ -149,7 +153,8 @@ class TrustForAllValuesAllow(_TrustCheck):
 class TrustWildcardValue(_TrustCheck):
     id = "TRUST_WILDCARD_VALUE"
     title = "Wildcard in a scoped identity condition"
-    risk = "The pattern stays within one owner, but admits every repository, branch or workload of that owner."
+    risk = ("The pattern stays within one owner, but admits every repository, project or workload of that owner "
+            "(medium) or every branch, environment or run of one of them (low).")
     remediation = "Prefer StringEquals with the exact subject(s) the connector uses."
 
 

@@ -464,6 +464,11 @@ def _own_audiences(document: PolicyDocument, target: TrustTarget) -> tuple[str, 
     if target.audiences:
         return target.audiences
     written = _audience_values(document, target)
+    if written and target.provider_audiences:
+        # STS lets only the ClientIDList's audiences through: a caller presenting anything else never reaches the
+        # policy, so when the policy names none of them, the list's own are what the legitimate caller presents.
+        reachable = [a for a in written if a in target.provider_audiences]
+        return tuple((reachable or list(target.provider_audiences))[:4])
     if written:
         return tuple(written[:4])
     if target.provider_audiences:
