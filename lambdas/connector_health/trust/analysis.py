@@ -33,6 +33,7 @@ from .profiles import CALLER_CHOSEN, SHARED_AUDIENCES, Ident, Profile, fill_patt
 
 ALLOWED_ACTIONS = frozenset({"sts:assumerolewithwebidentity", "sts:tagsession", "sts:setsourceidentity"})
 FOREIGN_AUDIENCE = "api://connector-health-foreign-audience"
+UNNAMED_AUDIENCE = "connector-health-role-audience"  # stands for the role's audience when nothing names it
 ARBITRARY_AUDIENCE = "connector-health-arbitrary-audience"
 POSITIVE = frozenset({"StringEquals", "StringLike", "StringEqualsIgnoreCase"})
 # Web-identity principals that are not IAM OIDC providers (AWS's own federations).
@@ -473,7 +474,7 @@ def _own_audiences(document: PolicyDocument, target: TrustTarget) -> tuple[str, 
         return tuple(written[:4])
     if target.provider_audiences:
         return tuple(target.provider_audiences[:4])
-    return (target.profile.default_audience or FOREIGN_AUDIENCE,)
+    return (target.profile.default_audience or UNNAMED_AUDIENCE,)
 
 
 def _target_issues(document: PolicyDocument, target: TrustTarget) -> list[TrustIssue]:
@@ -495,8 +496,11 @@ def _target_issues(document: PolicyDocument, target: TrustTarget) -> list[TrustI
     admitted = next(((c, a) for c in candidates for a in audiences if ev.admits(c, a)), None)  # type: ignore[arg-type]
     if admitted is None:
         tried = candidates[0]
-        who = ev.caller_text(tried, audiences[0]) if known else \
-            f"any caller of the documented form (tried {ev.caller_text(tried, audiences[0])})"
+        written = [v for values in _identity_values(document, target).values() for v, _ in values][:3]
+        who = ev.caller_text(tried, audiences[0]) if known else (
+            f"no caller of the documented form matches the identity values it names ({', '.join(map(repr, written))}; "
+            "StringEquals compares literally, and a condition on a key this issuer's tokens never carry is never true)"
+            if written else f"any caller of the documented form (tried {ev.caller_text(tried, audiences[0])})")
         issues.append(TrustIssue(
             "TRUST_EXPECTED_IDENTITY_DENIED",
             f"The policy does not admit the legitimate caller: {who}. Every exchange of this connector fails with "
@@ -522,7 +526,7 @@ def _audience_issues(ev: _Evaluator, target: TrustTarget, base: Ident, base_aud:
     key = f"{target.issuer_key}:aud"
     if profile.open_audiences:
         others: tuple[str, ...] = (FOREIGN_AUDIENCE,)
-        where = f"{target.issuer_key} issues tokens for any app or pool, and STS accepts them all"
+        where = f"{target.issuer_key} issues tokens for any app or pool and STS accepts them all"
     elif target.provider_audiences is not None:
         others = tuple(a for a in target.provider_audiences if a not in audiences)
         where = f"the provider's ClientIDList also holds {', '.join(others)}" if others else ""
@@ -530,19 +534,21 @@ def _audience_issues(ev: _Evaluator, target: TrustTarget, base: Ident, base_aud:
         others, where = (), ""
     reach = [a for a in others if ev.admits(base, a)]
     if reach:
+        own = "" if audiences == (UNNAMED_AUDIENCE,) else f" to the role's own audience ({', '.join(audiences)})"
         shown = profile.extra.get("audience_word", "another audience") if profile.open_audiences else \
-            f"another audience of the provider ({', '.join(reach)})"
+            "another audience of the provider"
+        admitted = f"a token for {shown} is admitted" if profile.open_audiences else \
+            ("tokens for them are admitted" if len(reach) > 1 else "tokens for it are admitted")
         return [
             TrustIssue(
                 "TRUST_AUDIENCE_UNRESTRICTED",
-                f"The policy does not pin {key} to the role's own audience ({', '.join(audiences)}): {where}, and a "
-                f"token for {shown} is admitted.",
+                f"The policy does not pin {key}{own}: {where}, so {admitted}.",
                 {"admitted": list(reach), "case": "foreign-audience-admitted"}, severity=Severity.HIGH,
             ),
             TrustIssue(
                 "TRUST_FOREIGN_IDENTITY_ADMITTED",
-                f"A token for {shown} is admitted: {ev.caller_text(base, reach[0])} (the role expects "
-                f"{', '.join(audiences)}).",
+                f"A token for {shown} is admitted: {ev.caller_text(base, reach[0])}"
+                + ("." if audiences == (UNNAMED_AUDIENCE,) else f" (the role expects {', '.join(audiences)})."),
                 {"foreign": "another audience", "audience": reach[0]},
             ),
         ]
@@ -581,8 +587,8 @@ def _identity_issues(document: PolicyDocument, ev: _Evaluator, target: TrustTarg
     admitted = [f for f in list(unique.values())[:MAX_FOREIGN] if ev.admits(f, f.audience or base_aud)]
     owner_foreign = [f for f in admitted if f.owner != base.owner or f.caller_chosen]
     if not owner_foreign and admitted and not profile.audience_pins and not _identity_constrained(document, target):
-        owner_foreign = [dataclasses.replace(admitted[0], label=f"any caller of the issuer ({admitted[0].label}): no "
-                                                                "condition names the caller's identity")]
+        owner_foreign = [dataclasses.replace(admitted[0], label=f"any caller of the issuer, since no condition names "
+                                                                f"the caller's identity (e.g. {admitted[0].label})")]
     issues: list[TrustIssue] = []
     if owner_foreign:
         keys = ", ".join(profile.absolute_keys(target.issuer_key)) or f"{target.issuer_key}:aud"

@@ -187,9 +187,9 @@ class Profile:
         owner = legit.owner
         out = [(FOREIGN_OWNER, f"another {self.owner_word}")]
         if owner:
-            out.append((owner + "-zz9", f"an {self.owner_word} whose name extends {owner!r}"))
+            out.append((owner + "-zz9", f"{_a(self.owner_word)} whose name extends {owner!r}"))
             first = "z" if owner[0] != "z" else "y"
-            out.append((first + owner[1:], f"an {self.owner_word} differing from {owner!r} in its first character"))
+            out.append((first + owner[1:], f"{_a(self.owner_word)} differing from {owner!r} in its first character"))
         return [self.with_owner(legit, o, why) for o, why in out if o != owner]
 
     def caller_ident(self, values: dict[str, str]) -> Ident | None:
@@ -213,6 +213,10 @@ class Profile:
             return None
         claims = dict(found.claims) | extra
         return replace(found, claims=tuple(claims.items()), label="the legitimate caller")
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
 def normalise_caller_key(name: str) -> str:
