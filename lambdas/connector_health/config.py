@@ -185,7 +185,7 @@ class ConnectorConfig(_Strict):
         return self
 
     def _check_caller_keys(self, preset: Preset) -> None:
-        from .trust.profiles import profile_for_preset, unknown_caller_keys
+        from .trust.profiles import profile_for_preset, unknown_caller_keys, unparsable_caller
 
         issuer = (self.issuer or preset.issuer or "").removeprefix("https://")
         profile = profile_for_preset(self.preset, issuer)
@@ -193,6 +193,9 @@ class ConnectorConfig(_Strict):
         if unknown:
             raise ValueError(f"caller: unknown key {unknown[0]!r} for the {profile.kind} issuer; known keys: "
                              f"{', '.join(profile.caller_keys)}")
+        unreadable = unparsable_caller(profile, self.caller)
+        if unreadable:
+            raise ValueError(f"caller: {unreadable}")
 
 
 class IssuerInspection(_Strict):

@@ -28,6 +28,11 @@ def _conn(**kw):
     ({"name": "e", "preset": "eks-irsa", "issuer": "https://oidc.eks.us-east-1.amazonaws.com/id/ABC",
       "caller": {"namespace": "payments"}}, "caller: unknown key 'namespace' for the eks issuer; known keys: aud, sub"),
     ({"name": "s", "preset": "microsoft-sentinel"}, "workspace_id: preset microsoft-sentinel needs the Sentinel workspace GUID"),
+    ({"name": "gh", "preset": "github-actions", "caller": {"sub": "repo:octo-org"}},
+     "caller: sub='repo:octo-org' is not a github identity of the documented form (e.g. repo:"),
+    ({"name": "d", "preset": "defender-for-cloud", "customer_tenant_id": TENANT,
+      "caller": {"session_name": f"MicrosoftSentinel_{TENANT}"}},
+     "is not a defender identity of the documented form (e.g. MicrosoftDefenderForClouds_"),
     ({"name": "d", "preset": "defender-for-cloud", "customer_tenant_id": TENANT,
       "roles": [{"name": "Cspm-Prod", "replaces": "CspmMonitor"}]}, "replaces 'CspmMonitor', which is not a role of preset"),
     ({"name": "d", "preset": "defender-for-cloud", "customer_tenant_id": TENANT,
@@ -127,3 +132,26 @@ def test_lint_policy_is_callable_per_role_with_provider_audiences():
                            resource="MyStack/DeployRole")
     assert {f.check_id for f in findings} == {"TRUST_AUDIENCE_UNRESTRICTED", "TRUST_WILDCARD_VALUE"}
     assert all(f.resource_arn == "MyStack/DeployRole" for f in findings)
+
+
+@pytest.mark.parametrize("written, expected, external_id, ids", [
+    ("arn:aws:iam::197857026523:root", "197857026523", "ws-1", set()),  # an account id is its root ARN
+    ("197857026523", "arn:aws:iam::197857026523:root", None, set()),  # any literal external id will do
+    ("arn:aws:iam::197857026523:root", "197857026523", "other-id", {"TRUST_EXPECTED_IDENTITY_DENIED"}),
+    ("arn:aws:iam::210987654321:root", "197857026523", "ws-1", {"TRUST_UNEXPECTED_PRINCIPAL"}),
+])
+def test_expected_principals_with_their_external_id(written, expected, external_id, ids):
+    from connector_health.trust.analysis import ExpectedPrincipal, TrustTarget, analyze_trust
+    from connector_health.policy import parse_policy
+    from connector_health.trust.profiles import PROFILES
+
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": written}, "Action": "sts:AssumeRole",
+         "Condition": {"StringEquals": {"sts:ExternalId": "ws-1"}}},
+        POLICY["Statement"][0]]}
+    target = TrustTarget(issuer_key="token.actions.githubusercontent.com",
+                         provider_arn=POLICY["Statement"][0]["Principal"]["Federated"], profile=PROFILES["github-actions"],
+                         audiences=("sts.amazonaws.com",), provider_audiences=("sts.amazonaws.com",),
+                         expected_principals=(ExpectedPrincipal(expected, external_id),))
+    got = {i.check_id for i in analyze_trust(parse_policy(doc, require_principal=True), [target])}
+    assert got - {"TRUST_AUDIENCE_UNRESTRICTED", "TRUST_WILDCARD_VALUE"} == ids

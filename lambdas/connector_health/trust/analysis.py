@@ -311,7 +311,7 @@ def analyze_trust(document: PolicyDocument, targets: list[TrustTarget], *, raw_t
 def _expected_principal_issue(document: PolicyDocument, stmt: Statement, value: str,
                               expected: ExpectedPrincipal) -> TrustIssue | None:
     """An expected AWS principal must be admitted only with its external id (confused-deputy protection)."""
-    principal = value if value.startswith("arn:") else f"arn:aws:iam::{value}:root"
+    principal = _as_arn(value)
 
     def admits(external_id: str | None) -> bool:
         keys = {"sts:ExternalId": external_id} if external_id is not None else {}
@@ -339,10 +339,15 @@ def _expected_principal_issue(document: PolicyDocument, stmt: Statement, value: 
     )
 
 
+def _as_arn(principal: str) -> str:
+    return f"arn:aws:iam::{principal}:root" if principal.isdigit() else principal
+
+
 def _matching_expected(value: str, targets: list[TrustTarget]) -> ExpectedPrincipal | None:
+    """The expected principal a written AWS principal names (an account id and its root ARN are the same)."""
     for target in targets:
         for expected in target.expected_principals:
-            if value == expected.principal or (value.isdigit() and expected.principal == f"arn:aws:iam::{value}:root"):
+            if _as_arn(value) == _as_arn(expected.principal):
                 return expected
     return None
 

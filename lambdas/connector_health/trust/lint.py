@@ -24,7 +24,7 @@ from ..policy import PolicyDocument, parse_policy
 from ..presets import PRESET_NAMES, load_preset
 from .analysis import BUILTIN_FEDERATIONS, ExpectedPrincipal, TrustTarget, analyze_trust
 from .profiles import (audience_from_caller, legit_identity, normalise_caller_key, profile_for_issuer,
-                       profile_for_preset, unknown_caller_keys)
+                       profile_for_preset, unknown_caller_keys, unparsable_caller)
 
 PLACEHOLDER_ACCOUNT = "111122223333"
 
@@ -143,6 +143,9 @@ def lint_policy(policy: Any, *, preset: str | None = None, issuer: str | None = 
         if unknown:
             raise LintInputError(f"--caller {unknown[0]!r}: not a key of the {profile.kind} grammar; known keys: "
                                  f"{', '.join(profile.caller_keys)}")
+        unreadable = unparsable_caller(profile, callers)
+        if unreadable:
+            raise LintInputError(f"--caller {unreadable}")
         arn = next((v for v in federated if issuer_key_of(v) == key),
                    key if key in BUILTIN_FEDERATIONS else
                    f"arn:aws:iam::{account or any_account or PLACEHOLDER_ACCOUNT}:oidc-provider/{key}")

@@ -720,6 +720,19 @@ def unknown_caller_keys(profile: Profile, values: dict[str, str]) -> list[str]:
             and normalise_caller_key(name).lower() not in known]
 
 
+def unparsable_caller(profile: Profile, caller: dict[str, str]) -> str | None:
+    """A one-line reason when the caller names identity values the grammar cannot read (None: fine)."""
+    identity = {normalise_caller_key(k): v for k, v in caller.items()
+                if ":" + normalise_caller_key(k) in profile.identity_keys
+                or (normalise_caller_key(k) == "sts:RoleSessionName" and "sts:RoleSessionName" in profile.identity_keys)}
+    if not identity or profile.caller_ident(caller) is not None:
+        return None
+    claims, session = profile.render(profile.example())
+    key, value = next(iter(identity.items()))
+    form = session if key == "sts:RoleSessionName" else claims.get(key, claims.get("sub", ""))
+    return f"{key}={value!r} is not a {profile.kind} identity of the documented form (e.g. {form})"
+
+
 def legit_identity(profile: Profile, caller: dict[str, str]) -> Ident | None:
     """The legitimate identity from configured caller values, or None when they name none."""
     return profile.caller_ident(caller)
