@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--issuer", help="the provider URL to judge against (default: the policy's federated principals)")
     lint.add_argument("--caller", action="append", default=[], metavar="KEY=VALUE",
                       help="a value of the legitimate caller, e.g. sts:RoleSessionName=MicrosoftDefenderForClouds_<tenant> "
-                           "or sub=repo:acme/infra:ref:refs/heads/main (repeatable)")
+                           "or sub=repo:OWNER/REPO:ref:refs/heads/main (repeatable; keys the issuer's grammar knows)")
+    lint.add_argument("--provider-audience", action="append", default=None, metavar="AUD",
+                      help="an audience in the provider's ClientIDList (repeatable); STS refuses any other audience, so "
+                           "TRUST_AUDIENCE_UNRESTRICTED is high only when one of these reaches the role unintended")
     lint.add_argument("--format", choices=("table", "json"), default="table")
     lint.add_argument("--fail-on", type=_severity, default="high")
 
@@ -216,7 +219,8 @@ def cmd_lint_trust(args: argparse.Namespace) -> int:
     from .trust.lint import LintInputError, lint_trust
 
     try:
-        findings = lint_trust(args.file, preset=args.preset, issuer=args.issuer, caller=args.caller)
+        findings = lint_trust(args.file, preset=args.preset, issuer=args.issuer, caller=args.caller,
+                              provider_audiences=args.provider_audience)
     except LintInputError as exc:
         return _fail(str(exc))
     by_sev = {s.value: 0 for s in Severity}

@@ -7,6 +7,7 @@ the fix. `load_config` is the only entry point; the CLI turns `ConfigError` into
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import uuid
@@ -108,7 +109,10 @@ class ConnectorConfig(_Strict):
     # Roles to add to (or, for presets without plans, to define) the connector's roles.
     roles: list[RoleSpec] = Field(default_factory=list)
     customer_tenant_id: str | None = None
-    # Values of the legitimate caller (e.g. sub: "repo:acme/infra:ref:refs/heads/main").
+    # Microsoft Sentinel: the Log Analytics workspace GUID (the session name's suffix).
+    workspace_id: str | None = None
+    # Values of the legitimate caller (e.g. sub: "repo:acme/infra:ref:refs/heads/main"); keys must belong to the
+    # issuer's grammar (see README "How trust policies are judged").
     caller: dict[str, str] = Field(default_factory=dict)
     severities: dict[str, SeverityName] = Field(default_factory=dict)
     stack_name: str | None = None
@@ -126,15 +130,16 @@ class ConnectorConfig(_Strict):
     def _issuer(cls, value: str | None) -> str | None:
         return None if value is None else validate_issuer_url(value)
 
-    @field_validator("customer_tenant_id")
+    @field_validator("customer_tenant_id", "workspace_id")
     @classmethod
-    def _tenant(cls, value: str | None) -> str | None:
+    def _tenant(cls, value: str | None, info) -> str | None:
         if value is None:
             return None
         try:
             return str(uuid.UUID(value))
         except (ValueError, AttributeError, TypeError):
-            raise ValueError("must be the Azure tenant GUID, e.g. 00000000-0000-0000-0000-000000000000") from None
+            what = "Azure tenant" if info.field_name == "customer_tenant_id" else "Log Analytics workspace"
+            raise ValueError(f"must be the {what} GUID, e.g. 00000000-0000-0000-0000-000000000000") from None
 
     @field_validator("audiences", "extra_audiences")
     @classmethod
@@ -169,7 +174,29 @@ class ConnectorConfig(_Strict):
                 raise ValueError(f"customer_tenant_id: preset {self.preset} needs the customer's Azure tenant GUID")
             if required == "audiences" and not (self.audiences or preset.audiences):
                 raise ValueError(f"audiences: preset {self.preset} needs at least one audience")
+            if required == "workspace_id" and not self.workspace_id:
+                raise ValueError(f"workspace_id: preset {self.preset} needs the Sentinel workspace GUID")
+        names = {r.name for roles in preset.plans.values() for r in roles}
+        for role in self.roles:
+            if role.replaces is not None and role.replaces not in names:
+                known = ", ".join(sorted(names)) or "none"
+                raise ValueError(f"roles: {role.name!r} replaces {role.replaces!r}, which is not a role of preset "
+                                 f"{self.preset}; its roles are: {known}")
+        self._check_caller_keys(preset)
         return self
+
+    def _check_caller_keys(self, preset: Preset) -> None:
+        from .trust.profiles import profile_for_preset, unknown_caller_keys, unparsable_caller
+
+        issuer = (self.issuer or preset.issuer or "").removeprefix("https://")
+        profile = profile_for_preset(self.preset, issuer)
+        unknown = unknown_caller_keys(profile, self.caller)
+        if unknown:
+            raise ValueError(f"caller: unknown key {unknown[0]!r} for the {profile.kind} issuer; known keys: "
+                             f"{', '.join(profile.caller_keys)}")
+        unreadable = unparsable_caller(profile, self.caller)
+        if unreadable:
+            raise ValueError(f"caller: {unreadable}")
 
 
 class IssuerInspection(_Strict):
@@ -324,6 +351,18 @@ class Connector:
     def severity_for(self, check_id: str, default: Severity) -> Severity:
         return self.severities.get(check_id, default)
 
+    def bind_roles(self, existing: Any) -> "Connector":
+        """The connector with each role named as it exists in the account: a role absent under its name but present
+        under one of its aliases (an earlier template's name) is looked at under that alias."""
+        roles = []
+        for spec in self.roles:
+            if spec.name not in existing:
+                alias = next((a for a in spec.aliases if a in existing), None)
+                if alias:
+                    spec = spec.model_copy(update={"name": alias, "aliases": [spec.name, *spec.aliases]})
+            roles.append(spec)
+        return dataclasses.replace(self, roles=tuple(roles))
+
 
 def _fill(template: str, values: dict[str, str | None]) -> str:
     out = template
@@ -333,20 +372,49 @@ def _fill(template: str, values: dict[str, str | None]) -> str:
     return out
 
 
+_LIST_FIELDS = ("aliases", "managed_policies", "inline_policies", "optional_policies", "required_actions",
+                "expected_deny", "expected_principals")
+
+
+def _merge_roles(preset_roles: list[RoleSpec], configured: list[RoleSpec]) -> list[RoleSpec]:
+    """Preset roles with the config's roles: an entry naming a preset role adds to it (lists are united, settings it
+    gives win); one with `replaces` also gives the preset role its own name (the old name stays an alias); others
+    are new roles."""
+    roles = list(preset_roles)
+    for spec in configured:
+        target = spec.replaces or spec.name
+        index = next((i for i, r in enumerate(roles) if r.name == target), None)
+        if index is None:
+            roles.append(spec.model_copy(update={"replaces": None}))
+            continue
+        base = roles[index]
+        update: dict[str, Any] = {k: getattr(spec, k) for k in spec.model_fields_set if k not in ("replaces", "plan")}
+        for name in _LIST_FIELDS:
+            mine = getattr(spec, name)
+            update[name] = list({repr(v): v for v in [*getattr(base, name), *mine]}.values())
+        update["required_resources"] = {**base.required_resources, **spec.required_resources}
+        update["read_only"] = base.read_only or spec.read_only
+        if spec.replaces and spec.name != base.name:
+            update["aliases"] = [a for a in [*update["aliases"], base.name] if a != spec.name]
+        roles[index] = base.model_copy(update=update)
+    return roles
+
+
 def resolve_connector(cfg: ConnectorConfig) -> Connector:
     preset = load_preset(cfg.preset)
-    values = {"customer_tenant_id": cfg.customer_tenant_id}
+    values = {"customer_tenant_id": cfg.customer_tenant_id, "workspace_id": cfg.workspace_id}
     issuer = cfg.issuer or _fill(preset.issuer or "", values)
     plans = tuple(cfg.plans if cfg.plans is not None else preset.plans)
-    roles = [r for p in plans for r in preset.plans.get(p, [])] + list(cfg.roles)
+    roles = _merge_roles([r for p in plans for r in preset.plans.get(p, [])], list(cfg.roles))
     if cfg.audiences is not None:
         needed = list(cfg.audiences)
     elif preset.plans:
-        needed = [r.audience for r in roles if r.audience]
+        needed = [r.audience for r in roles if r.audience and r.audience_needed]
     else:
-        needed = list(preset.audiences) + [r.audience for r in cfg.roles if r.audience]
+        needed = list(preset.audiences) + [r.audience for r in cfg.roles if r.audience and r.audience_needed]
     needed = list(dict.fromkeys(needed))
-    accepted = frozenset(needed) | frozenset(preset.audiences) | frozenset(cfg.extra_audiences)
+    accepted = frozenset(needed) | frozenset(preset.audiences) | frozenset(cfg.extra_audiences) \
+        | frozenset(r.audience for r in roles if r.audience)
     caller = {k: _fill(v, values) for k, v in preset.caller.items()} | dict(cfg.caller)
     return Connector(
         name=cfg.name,

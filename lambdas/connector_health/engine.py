@@ -107,7 +107,8 @@ def scan_account(
     now = now or dt.datetime.now(dt.timezone.utc)
     collector = SnapshotCollector(session, config.region)
     snapshot = collector.collect(account_id)
-    connectors = config.resolved_connectors()
+    # Roles a template created under an earlier name are looked at under that name (RoleSpec.aliases).
+    connectors = [conn.bind_roles(snapshot.roles) for conn in config.resolved_connectors()]
 
     issuers: dict[str, set[str]] = {}
     for conn in connectors:

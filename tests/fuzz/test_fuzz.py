@@ -96,7 +96,7 @@ def test_policy_parsing_and_evaluation_never_raise(doc, style, action, keys):
 def test_trust_analysis_never_raises(doc, style):
     profile = PROFILES["github-actions"]
     target = TrustTarget(issuer_key=ISSUER_KEY, provider_arn=PROVIDER_ARN, profile=profile,
-                         audiences=("sts.amazonaws.com",), foreign_audiences=(FOREIGN_AUDIENCE,),
+                         audiences=("sts.amazonaws.com",), provider_audiences=("sts.amazonaws.com", FOREIGN_AUDIENCE),
                          legit=legit_identity(profile, {}))
     text = _as_text(doc, style)
     for issue in analyze_trust(parse_policy(text, source="fuzz", require_principal=True), [target], raw_text=True):

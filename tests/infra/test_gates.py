@@ -76,8 +76,8 @@ def test_config_error_fails_synth_with_one_line(app_module, capsys, tmp_path):
     code, err = run_main(app_module, capsys, tmp_path, config=str(bad), asset_dir=str(tmp_path / "asset"))
     assert code == 1
     assert err.splitlines() == [f"connector-health: config error: {bad}: connectors[0].preset = 'defendr': unknown "
-                                "preset; use one of defender-for-cloud, github-actions, eks-irsa, gitlab, entra-app, "
-                                "generic"]
+                                "preset; use one of defender-for-cloud, microsoft-sentinel, github-actions, eks-irsa, "
+                                "gitlab, entra-app, generic"]
 
 
 def test_missing_layer_fails_synth_with_one_line_that_says_make_layer(app_module, capsys, tmp_path):

@@ -52,7 +52,7 @@ def test_access_denied_on_provider_listing(sandbox, scan):
     # A provider that could not be listed is not reported as missing.
     assert "PROVIDER_MISSING" not in by_id
     # The issuer checks still ran (the issuer is healthy, so they are silent) and roles were read.
-    assert result.snapshot.roles_complete and len(result.snapshot.roles) == 9
+    assert result.snapshot.roles_complete and len(result.snapshot.roles) == len(sandbox.seeded["roles"]) == 10
 
 
 def test_access_denied_on_authorization_details(sandbox, scan):

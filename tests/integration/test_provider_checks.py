@@ -27,7 +27,7 @@ def test_healthy_account_has_no_findings(sandbox, scan):
     result, by_id = scan()
     assert result.findings == []
     assert result.snapshot.roles_complete and result.snapshot.providers_complete
-    assert len(result.snapshot.roles) == 9
+    assert len(result.snapshot.roles) == len(sandbox.seeded["roles"]) == 10  # the preset's plan roles
     report = result.issuers[sandbox.issuer.url]
     assert report.discovery_error is None and report.jwks_error is None
     assert report.key_ids == [sandbox.issuer.keys[0].kid]

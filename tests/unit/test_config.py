@@ -28,8 +28,15 @@ def test_defender_preset_carries_the_template_values():
     roles = {r.name: r for plan in preset.plans.values() for r in plan}
     assert roles["CspmMonitorAws"].audience == "api://4d8bed1f-eee7-4d8e-b0dc-8462049a4479"
     assert "billing:*" in roles["CspmMonitorAws"].expected_deny
-    assert {r.audience for r in roles.values()} == set(preset.audiences)
+    # Every audience a role needs is one the template puts in the provider; the data-collection role's own
+    # web-identity audience is not needed (Microsoft's AWS user assumes it with an external id).
+    assert {r.audience for r in roles.values() if r.audience_needed} == set(preset.audiences)
     assert preset.caller["session_name"] == "MicrosoftDefenderForClouds_{customer_tenant_id}"
+    # Today's role names, with the Feb 2024 template's names as aliases (Microsoft Learn, containers-permissions).
+    assert roles["MDCContainersK8sRole"].aliases == ["DefenderForCloud-Containers-K8s"]
+    data = roles["MDCContainersK8sDataCollectionRole"]
+    assert data.aliases == ["DefenderForCloud-DataCollection"] and not data.audience_needed
+    assert data.expected_principals[0].principal == "arn:aws:iam::197857026523:user/azuredefender-eks"
 
 
 def test_defender_connector_resolves_with_overrides():

@@ -17,18 +17,22 @@ NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
 ISSUER = "https://token.actions.githubusercontent.com"
 
 
-def _ctx(*, thumbprints=("aa" * 20,), chain_days=(400, 900), publicly_trusted=True, client_ids=("sts.amazonaws.com",)):
-    config = parse_config({"connectors": [{"name": "gh", "preset": "github-actions"}]})
+def _ctx(*, thumbprints=("aa" * 20,), chain_days=(400, 900), publicly_trusted=True, client_ids=("sts.amazonaws.com",),
+         issuer=ISSUER, jwks_uri=None):
+    connector = {"name": "gh", "preset": "github-actions"} if issuer == ISSUER else \
+        {"name": "gen", "preset": "generic", "issuer": issuer, "audiences": list(client_ids)}
+    config = parse_config({"connectors": [connector]})
     [conn] = config.resolved_connectors()
     snap = AccountSnapshot(account_id="111122223333", providers_complete=True, roles_complete=True)
+    host_name = issuer.removeprefix("https://").split("/")[0]
     snap.providers.append(OidcProvider(
-        arn="arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com",
-        url=ISSUER, client_ids=list(client_ids), thumbprints=list(thumbprints)))
+        arn=f"arn:aws:iam::111122223333:oidc-provider/{issuer.removeprefix('https://')}",
+        url=issuer, client_ids=list(client_ids), thumbprints=list(thumbprints)))
     chain = [CertInfo(f"CN=c{i}", "CN=x", ("aa" if i else "bb") * 20, NOW + dt.timedelta(days=d))
              for i, d in enumerate(chain_days)]
-    host = HostTls("token.actions.githubusercontent.com", 443, chain=chain, publicly_trusted=publicly_trusted)
-    report = IssuerReport(issuer=ISSUER, discovery_url=ISSUER + "/.well-known/openid-configuration",
-                          discovery={"issuer": ISSUER}, hosts=[host])
+    host = HostTls(host_name, 443, chain=chain, publicly_trusted=publicly_trusted)
+    report = IssuerReport(issuer=issuer, discovery_url=issuer + "/.well-known/openid-configuration",
+                          discovery={"issuer": issuer}, hosts=[host], jwks_uri=jwks_uri)
     return CheckContext(config=config, connector=conn, snapshot=snap, issuer=report, now=NOW)
 
 
@@ -60,9 +64,30 @@ def test_thumbprint_compare_is_case_insensitive():
 
 
 def test_thumbprint_mismatch_severity_follows_public_trust():
-    [public] = _run("PROVIDER_THUMBPRINT_MISMATCH", _ctx(thumbprints=("cc" * 20,)))
-    [private] = _run("PROVIDER_THUMBPRINT_MISMATCH", _ctx(thumbprints=("cc" * 20,), publicly_trusted=False))
+    other = "https://oidc.example.com"
+    [public] = _run("PROVIDER_THUMBPRINT_MISMATCH", _ctx(thumbprints=("cc" * 20,), issuer=other))
+    [private] = _run("PROVIDER_THUMBPRINT_MISMATCH", _ctx(thumbprints=("cc" * 20,), publicly_trusted=False, issuer=other))
     assert public.severity is Severity.MEDIUM and private.severity is Severity.HIGH
+
+
+@pytest.mark.parametrize("issuer, jwks_uri", [
+    (ISSUER, None), ("https://gitlab.com", None), ("https://accounts.google.com", None),
+    ("https://example-tenant.eu.auth0.com/", None),
+    ("https://oidc.example.com", "https://example-keys.s3.eu-west-1.amazonaws.com/jwks.json"),
+])
+def test_thumbprint_is_info_for_issuers_aws_verifies_with_its_ca_library(issuer, jwks_uri):
+    # FACTS.md: AWS verifies these issuers' certificates with its CA library and never uses the pinned thumbprints,
+    # so a stale pin is information, whatever the chain (CHECKS.md PROVIDER_THUMBPRINT_MISMATCH).
+    [finding] = _run("PROVIDER_THUMBPRINT_MISMATCH", _ctx(thumbprints=("cc" * 20,), publicly_trusted=False,
+                                                           issuer=issuer, jwks_uri=jwks_uri))
+    assert finding.severity is Severity.INFO and finding.details["verified_by_aws_ca_library"]
+    assert "does not use the pinned thumbprints" in finding.message
+
+
+def test_thumbprint_of_self_managed_gitlab_still_matters():
+    [finding] = _run("PROVIDER_THUMBPRINT_MISMATCH", _ctx(thumbprints=("cc" * 20,), publicly_trusted=False,
+                                                           issuer="https://gitlab.example.com"))
+    assert finding.severity is Severity.HIGH
 
 
 @pytest.mark.parametrize(

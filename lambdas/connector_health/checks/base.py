@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import fnmatch
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -79,14 +80,37 @@ def provider_arn(ctx: CheckContext) -> str:
     return f"arn:{ctx.snapshot.partition}:iam::{ctx.snapshot.account_id}:oidc-provider/{ctx.connector.issuer_key}"
 
 
-def connector_roles(connector: Connector, snapshot: AccountSnapshot, provider_arn: str) -> list[str]:
+def connector_roles(connector: Connector, snapshot: AccountSnapshot, provider_arn: str,
+                    others: Sequence[Connector] = ()) -> list[str]:
     """The roles a connector is about: those its preset or config names (that exist) and every role whose trust
-    policy names its provider as a Federated principal. Trust checks and the baseline read the same set."""
+    policy names its provider as a Federated principal, except those another connector on the same provider claims
+    (`others`: by name, by its preset's role-name pattern, or because the policy names only that connector's
+    audiences; e.g. Sentinel's `OIDC_*` roles on Defender's issuer). Trust checks and the baseline read this set."""
     names = {r.name for r in connector.roles if r.name in snapshot.roles}
     for role in snapshot.roles.values():
         if role.name in names:
             continue
         doc = snapshot.trust_document(role)
-        if any(provider_arn in ((s.principals or {}).get("Federated") or ()) for s in doc.all_statements):
+        if not any(provider_arn in ((s.principals or {}).get("Federated") or ()) for s in doc.all_statements):
+            continue
+        strongest_other = max((_claim(other, role.name, doc) for other in others), default=0)
+        if strongest_other == 0 or _claim(connector, role.name, doc) >= strongest_other:
             names.add(role.name)
     return sorted(names)
+
+
+def named_audiences(document: Any) -> set[str]:
+    """Values an Allow statement of a trust policy writes on some provider's `:aud` key."""
+    return {v for s in document.statements if s.is_allow for c in s.conditions if c.key_lc.endswith(":aud")
+            for v in c.values if isinstance(v, str)}
+
+
+def _claim(connector: Connector, role_name: str, document: Any) -> int:
+    """How strongly a role trusting a shared provider belongs to `connector`: 3 named, 2 by its preset's role-name
+    pattern, 1 because every audience the policy names is one the connector accepts, 0 not at all."""
+    if any(role_name == r.name or role_name in r.aliases for r in connector.roles):
+        return 3
+    if connector.preset is not None and any(fnmatch.fnmatchcase(role_name, p) for p in connector.preset.role_patterns):
+        return 2
+    named = named_audiences(document)
+    return 1 if named and named <= set(connector.accepted_audiences) else 0

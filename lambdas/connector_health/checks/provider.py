@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from ..collect.aws import OidcProvider, provider_key
 from ..findings import Finding, Severity
@@ -95,8 +97,12 @@ class ProviderAudienceUnexpected(Check):
         provider = _provider(ctx)
         if not provider:
             return
+        # A provider shared by several connectors (Defender and Sentinel on Microsoft's issuer) holds all of theirs.
+        accepted = set(ctx.connector.accepted_audiences).union(*(
+            c.accepted_audiences for c in ctx.config.resolved_connectors()
+            if c.name != ctx.connector.name and ctx.snapshot.provider_for(c.issuer) is provider))
         for aud in provider.client_ids:
-            if aud in ctx.connector.accepted_audiences:
+            if aud in accepted:
                 continue
             yield self.finding(
                 ctx,
@@ -106,6 +112,19 @@ class ProviderAudienceUnexpected(Check):
                 remediation=self.remediation.replace("ARN", provider.arn).replace("AUD", aud),
                 details={"audience": aud, "client_ids": list(provider.client_ids)},
             )
+
+
+def verified_by_aws_ca_library(issuer: str, jwks_uri: str | None) -> bool:
+    """Issuers whose TLS certificate AWS always verifies against its own trusted CAs, never using the pinned
+    thumbprints (FACTS.md "OIDC providers verified by AWS's CA library"): GitHub Actions, GitLab.com, Google, Auth0
+    and JWKS hosted on Amazon S3."""
+    host = urlsplit(issuer).hostname or ""
+    jwks_host = (urlsplit(jwks_uri).hostname or "") if jwks_uri else ""
+    if host in ("token.actions.githubusercontent.com", "gitlab.com", "accounts.google.com"):
+        return True
+    if host.endswith(".auth0.com"):
+        return True
+    return bool(re.fullmatch(r"(?:[a-z0-9.-]+\.)?s3(?:[.-](?:dualstack\.)?[a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?", jwks_host))
 
 
 @register
@@ -129,19 +148,24 @@ class ProviderThumbprintMismatch(Check):
         if not provider or not ctx.issuer:
             return
         pinned = {t.lower() for t in provider.thumbprints}
+        ca_library = verified_by_aws_ca_library(ctx.connector.issuer, ctx.issuer.jwks_uri)
         for host in ctx.issuer.hosts:
             top = host.top
             if host.error or top is None or top.sha1 in pinned:
                 continue
             keep = [t for t in provider.thumbprints if t != top.sha1][:4]
             new_list = " ".join([top.sha1, *keep])
-            severity = Severity.MEDIUM if host.publicly_trusted else Severity.HIGH
-            trust = (
-                "The chain verifies against the public CA bundle, so AWS currently relies on its own CA library; "
-                "the stale pin matters only if that fallback is used."
-                if host.publicly_trusted
-                else "The chain is not publicly trusted, so STS relies on this thumbprint: exchanges fail."
-            )
+            if ca_library:
+                severity = Severity.INFO
+                trust = ("AWS verifies this issuer's certificate with its own library of trusted CAs and does not use "
+                         "the pinned thumbprints at all; updating them is tidiness, not a fix.")
+            elif host.publicly_trusted:
+                severity = Severity.MEDIUM
+                trust = ("The chain verifies against the public CA bundle, so AWS currently relies on its own CA "
+                         "library; the stale pin matters only if that fallback is used.")
+            else:
+                severity = Severity.HIGH
+                trust = "The chain is not publicly trusted, so STS relies on this thumbprint: exchanges fail."
             yield self.finding(
                 ctx,
                 provider.arn,
@@ -155,6 +179,7 @@ class ProviderThumbprintMismatch(Check):
                     "live_subject": top.subject,
                     "pinned_thumbprints": list(provider.thumbprints),
                     "publicly_trusted": host.publicly_trusted,
+                    "verified_by_aws_ca_library": ca_library,
                 },
             )
 

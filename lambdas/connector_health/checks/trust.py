@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..findings import Finding
-from ..trust.analysis import TrustIssue, TrustTarget, analyze_trust
-from ..trust.profiles import PROFILES, legit_identity
-from .base import Check, CheckContext, connector_roles, provider_arn
+from ..trust.analysis import ExpectedPrincipal, TrustIssue, TrustTarget, analyze_trust
+from ..trust.profiles import legit_identity, normalise_caller_key, profile_for_preset
+from .base import Check, CheckContext, connector_roles, named_audiences, provider_arn
 from .registry import register
 
 READS = ("iam:GetAccountAuthorizationDetails",)
@@ -24,32 +24,33 @@ def trust_analysis(ctx: CheckContext) -> dict[str, list[tuple[str, TrustIssue]]]
         return cached
     conn = ctx.connector
     snap = ctx.snapshot
-    profile = PROFILES.get(conn.preset.name, PROFILES["generic"])
+    profile = profile_for_preset(conn.preset.name, conn.issuer_key)
     arn = provider_arn(ctx)
     provider = snap.provider_for(conn.issuer)
-    others = frozenset(
-        p.arn for c in ctx.config.resolved_connectors() if c.name != conn.name
-        for p in [snap.provider_for(c.issuer)] if p
-    )
+    siblings = [c for c in ctx.config.resolved_connectors() if c.name != conn.name]
+    others = frozenset(p.arn for c in siblings for p in [snap.provider_for(c.issuer)] if p)
+    same_provider = [c for c in siblings if provider and snap.provider_for(c.issuer) is provider]
     named = {r.name: r for r in conn.roles}
     # Roles of the preset's other plans (not selected for this connector) still have a known audience.
-    preset_roles = {r.name: r for roles in conn.preset.plans.values() for r in roles}
+    preset_roles = {n: r for roles in conn.preset.plans.values() for r in roles for n in (r.name, *r.aliases)}
+    client_ids = tuple(provider.client_ids) if provider else None
+    legit = legit_identity(profile, {k: v for k, v in conn.caller.items() if normalise_caller_key(k) != "aud"})
     results: dict[str, list[tuple[str, TrustIssue]]] = {}
-    for name in connector_roles(conn, snap, arn):
+    for name in connector_roles(conn, snap, arn, same_provider):
         role = snap.roles[name]
         document = snap.trust_document(role)
         known = named.get(name) or preset_roles.get(name)
         if known and known.audience:
             audiences: tuple[str, ...] = (known.audience,)
-            foreign = tuple(a for a in (provider.client_ids if provider else ()) if a not in audiences)
         else:
-            # A role nobody configured: any audience the connector accepts may be its own; the provider's other
-            # audiences are foreign.
-            audiences = tuple(sorted(conn.accepted_audiences)) or tuple(conn.needed_audiences)
-            foreign = tuple(a for a in (provider.client_ids if provider else ()) if a not in conn.accepted_audiences)
+            # A role nobody configured: the audiences of this connector its policy names are its own; when it names
+            # none, the analysis takes the provider's (and reports an audience it should not accept as high).
+            audiences = tuple(sorted(set(conn.accepted_audiences) & named_audiences(document)))
         target = TrustTarget(
             issuer_key=conn.issuer_key, provider_arn=arn, profile=profile, audiences=audiences,
-            foreign_audiences=foreign, legit=legit_identity(profile, conn.caller), expected_federated=others,
+            provider_audiences=client_ids, legit=legit, expected_federated=others,
+            expected_principals=tuple(ExpectedPrincipal(p.principal, p.external_id)
+                                      for p in (known.expected_principals if known else ())),
         )
         for issue in analyze_trust(document, [target]):
             results.setdefault(issue.check_id, []).append((role.arn, issue))
@@ -122,7 +123,9 @@ class TrustUnexpectedAction(_TrustCheck):
 class TrustAudienceUnrestricted(_TrustCheck):
     id = "TRUST_AUDIENCE_UNRESTRICTED"
     title = "Audience not pinned"
-    risk = "Tokens the issuer mints for other applications can assume the role."
+    risk = ("A token minted for another audience the provider accepts (another app on a shared provider; any app or "
+            "identity pool for Google and Cognito) can assume the role. STS refuses audiences outside the provider's "
+            "ClientIDList, so when that list holds only this role's audience the pin is defence in depth (low).")
     remediation = "Add StringEquals on <issuer>:aud with the connector's audience (not a wildcard, not an IfExists form)."
 
 
@@ -130,10 +133,12 @@ class TrustAudienceUnrestricted(_TrustCheck):
 class TrustSubjectUnrestricted(_TrustCheck):
     id = "TRUST_SUBJECT_UNRESTRICTED"
     title = "Caller identity not pinned"
-    risk = "On a shared issuer, every tenant, repository or service account of the issuer can assume the role."
-    remediation = ("Pin the identity key with StringEquals (GitHub: :sub repo:OWNER/REPO:...; EKS: "
-                   "system:serviceaccount:NS:NAME; Defender: sts:RoleSessionName MicrosoftDefenderForClouds_<tenant>), "
-                   "or a StringLike pattern whose wildcard stays inside your owner (repo:OWNER/*).")
+    risk = ("On a shared issuer, other tenants, repositories, groups, organizations or service accounts of the issuer "
+            "can assume the role.")
+    remediation = ("Pin the identity key with StringEquals (GitHub: :sub repo:OWNER/REPO:... or a customised sub that "
+                   "starts with repo or repository_owner; GitLab: project_path:GROUP/PROJECT:...; EKS: "
+                   "system:serviceaccount:NS:NAME; Defender/Sentinel: sts:RoleSessionName MicrosoftDefenderForClouds_<GUID>), "
+                   "or a StringLike pattern whose wildcard comes after the owner's boundary (repo:OWNER/*).")
 
 
 @register
@@ -148,7 +153,8 @@ class TrustForAllValuesAllow(_TrustCheck):
 class TrustWildcardValue(_TrustCheck):
     id = "TRUST_WILDCARD_VALUE"
     title = "Wildcard in a scoped identity condition"
-    risk = "The pattern stays within one owner, but admits every repository, branch or workload of that owner."
+    risk = ("The pattern stays within one owner, but admits every repository, project or workload of that owner "
+            "(medium) or every branch, environment or run of one of them (low).")
     remediation = "Prefer StringEquals with the exact subject(s) the connector uses."
 
 

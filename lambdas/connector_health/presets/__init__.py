@@ -9,13 +9,34 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class ExpectedPrincipalSpec(BaseModel):
+    """A principal a role is expected to trust besides the provider (not TRUST_UNEXPECTED_PRINCIPAL), e.g. the AWS
+    user Microsoft's Defender for Containers uses, which must present an external id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # An AWS account id or principal ARN (account root, user or role).
+    principal: str = Field(pattern=r"^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:(root|user/[\w+=,.@/-]+|role/[\w+=,.@/-]+))$")
+    # The sts:ExternalId the trust policy must require; null: some literal external id, whichever.
+    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
+
+
 class RoleSpec(BaseModel):
     """A role a connector expects, with what its plan needs."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
+    # Earlier names of the same role (e.g. a template renamed it): the role is found under any of them.
+    aliases: list[str] = Field(default_factory=list)
+    # Config only: this role stands in for the preset's role of that name (same plan, audience and policies).
+    replaces: str | None = None
     audience: str | None = None
+    # False when the role's audience need not be in the provider's ClientIDList (a web-identity path the service
+    # does not use, e.g. the Defender data-collection role's, whose caller is Microsoft's AWS user).
+    audience_needed: bool = True
+    # Principals the role is expected to trust besides the provider.
+    expected_principals: list[ExpectedPrincipalSpec] = Field(default_factory=list)
     plan: str = ""
     # Read-only per preset: PERMS_WRITE_UNEXPECTED reports Write, Permissions-management and Tagging actions
     # beyond `required_actions`.
@@ -53,9 +74,14 @@ class Preset(BaseModel):
     # Connector fields the config must supply for this preset.
     requires: list[str] = Field(default_factory=list)
     plans: dict[str, list[RoleSpec]] = Field(default_factory=dict)
+    # Role names the service itself requires (glob): roles trusting the provider whose names match belong to this
+    # connector when the provider is shared (Sentinel's `OIDC_*` roles on Defender's issuer).
+    role_patterns: list[str] = Field(default_factory=list)
+    # Public sources of the preset's values.
+    sources: list[str] = Field(default_factory=list)
 
 
-PRESET_NAMES = ("defender-for-cloud", "github-actions", "eks-irsa", "gitlab", "entra-app", "generic")
+PRESET_NAMES = ("defender-for-cloud", "microsoft-sentinel", "github-actions", "eks-irsa", "gitlab", "entra-app", "generic")
 
 
 @lru_cache(maxsize=None)

@@ -35,10 +35,13 @@ def apply() -> None:
     if os.environ.get("CONNECTOR_HEALTH_SANDBOX_ALL_AWS_POLICIES") != "1":
         from ..presets import PRESET_NAMES, load_preset
 
+        from .account import onboarding_template
+
         wanted = set(AWS_MANAGED_POLICIES) | {
             name for preset in PRESET_NAMES for roles in load_preset(preset).plans.values() for role in roles
-            for name in role.managed_policies
-        }
+            for name in (*role.managed_policies, *role.optional_policies)
+        } | {arn.rsplit("/", 1)[-1] for role in onboarding_template()["roles"] for arn in role["managed"]
+             if arn.startswith("arn:aws:iam::aws:policy/")}
         subset = {name: data for name, data in json.loads(models.aws_managed_policies_data).items() if name in wanted}
 
         def init_subset(self) -> list[Any]:

@@ -1,9 +1,12 @@
 """`connector-health lint-trust FILE`: offline analysis of one trust policy (for CI pipelines and reviews).
 
-Input: a trust-policy document or the output of `aws iam get-role` (the document is taken from
-`Role.AssumeRolePolicyDocument`, URL-decoded if needed); a UTF-8 byte-order mark is accepted. Without --preset or
---issuer the issuers come from the policy's federated principals, and well-known issuers get their profile.
-Never reports TRUST_ROLE_MISSING or TRUST_DRIFT (CHECKS.md).
+`lint_policy` is the entry point for one role's policy (a document, its JSON text, or `aws iam get-role` output)
+with what is known about it: the issuer, the provider's audiences (ClientIDList), the legitimate caller and the
+preset. `lint_trust` reads a file and calls it. Template scanners call `lint_policy` once per role.
+
+Without --preset or --issuer the issuers come from the policy's federated principals (IAM OIDC providers and AWS's
+own federations: Cognito identity pools, Google, Facebook, Login with Amazon), and well-known issuers get their
+grammar. Never reports TRUST_ROLE_MISSING or TRUST_DRIFT (CHECKS.md).
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from ..checks import get_check
 from ..findings import Finding, sort_findings
-from ..policy import parse_policy
+from ..policy import PolicyDocument, parse_policy
 from ..presets import PRESET_NAMES, load_preset
-from .analysis import FOREIGN_AUDIENCE, TrustTarget, analyze_trust
-from .profiles import PROFILES, legit_identity, profile_for_issuer
+from .analysis import BUILTIN_FEDERATIONS, ExpectedPrincipal, TrustTarget, analyze_trust
+from .profiles import (audience_from_caller, legit_identity, normalise_caller_key, profile_for_issuer,
+                       profile_for_preset, unknown_caller_keys, unparsable_caller)
 
 PLACEHOLDER_ACCOUNT = "111122223333"
 
@@ -27,104 +33,153 @@ class LintInputError(Exception):
     """The input is not something lint-trust can analyse (one line, exit status 2)."""
 
 
-def _read(path: Path) -> tuple[str, str, str]:
-    """(policy text, resource name, account) from a policy file or `aws iam get-role` output."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise LintInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise LintInputError(f"{path}: not UTF-8 text") from None
+def _load(text: str, where: str) -> tuple[str, str, str]:
+    """(policy text, resource name, account) from policy JSON or `aws iam get-role` output."""
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise LintInputError(f"{path}: invalid JSON ({exc})") from None
+        raise LintInputError(f"{where}: invalid JSON ({exc})") from None
     if isinstance(data, dict) and isinstance(data.get("Role"), dict):
         role = data["Role"]
         doc = role.get("AssumeRolePolicyDocument")
-        arn = str(role.get("Arn") or path)
+        arn = str(role.get("Arn") or where)
         account = arn.split(":")[4] if arn.startswith("arn:") and arn.count(":") >= 5 else ""
         if isinstance(doc, str):
             doc_text = urllib.parse.unquote(doc) if doc[:3].upper() == "%7B" else doc
         elif isinstance(doc, dict):
             doc_text = json.dumps(doc)
         else:
-            raise LintInputError(f"{path}: Role.AssumeRolePolicyDocument is missing or not a policy")
+            raise LintInputError(f"{where}: Role.AssumeRolePolicyDocument is missing or not a policy")
         return doc_text, arn, account
     if not isinstance(data, dict) or "Statement" not in data:
-        raise LintInputError(f"{path}: not a policy document (a JSON object with a Statement) nor `aws iam get-role` output")
-    return text, str(path), ""
+        raise LintInputError(f"{where}: not a policy document (a JSON object with a Statement) nor `aws iam get-role` output")
+    return text, where, ""
 
 
-def _federated_values(document) -> list[str]:
+def _read(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LintInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise LintInputError(f"{path}: not UTF-8 text") from None
+
+
+def _federated_values(document: PolicyDocument) -> list[str]:
     return [v for s in document.all_statements for v in ((s.principals or {}).get("Federated") or ())]
 
 
-def _issuer_key_of(value: str) -> str | None:
-    m = re.match(r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/(.+)$", value)
-    return m[1] if m else None
+def issuer_key_of(value: str) -> str | None:
+    """The condition-key prefix of a Federated principal that is a web-identity issuer, else None (SAML, junk)."""
+    m = re.match(r"^arn:aws[a-z-]*:iam::[^:]*:oidc-provider/(.+)$", value)  # the account may be a placeholder
+    if m:
+        return m[1]
+    return value if value in BUILTIN_FEDERATIONS else None
 
 
-def _caller_values(pairs: list[str]) -> dict[str, str]:
+def caller_values(pairs: Iterable[str] | Mapping[str, str] | None) -> dict[str, str]:
+    """`--caller KEY=VALUE` options (or a mapping) as a dict."""
+    if pairs is None:
+        return {}
+    if isinstance(pairs, Mapping):
+        return {str(k).strip(): str(v).strip() for k, v in pairs.items()}
     out: dict[str, str] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise LintInputError(f"--caller {pair!r}: write KEY=VALUE, e.g. sub=repo:acme/infra:ref:refs/heads/main")
+            raise LintInputError(f"--caller {pair!r}: write KEY=VALUE, e.g. sub=repo:OWNER/REPO:ref:refs/heads/main")
         key, value = pair.split("=", 1)
         out[key.strip()] = value.strip()
     return out
 
 
-def lint_trust(path: str | Path, *, preset: str | None = None, issuer: str | None = None,
-               caller: list[str] | None = None) -> list[Finding]:
-    path = Path(path)
+def _preset_expected_principals(preset_name: str | None) -> tuple[ExpectedPrincipal, ...]:
+    if not preset_name or preset_name not in PRESET_NAMES:
+        return ()
+    preset = load_preset(preset_name)
+    return tuple(ExpectedPrincipal(p.principal, p.external_id)
+                 for roles in preset.plans.values() for role in roles for p in role.expected_principals)
+
+
+def lint_policy(policy: Any, *, preset: str | None = None, issuer: str | None = None,
+                provider_audiences: Iterable[str] | None = None, caller: Iterable[str] | Mapping[str, str] | None = None,
+                resource: str = "trust policy", account: str = "") -> list[Finding]:
+    """Findings for one trust policy (dict or JSON text). `provider_audiences` is the provider's ClientIDList
+    (None: unknown); `caller` holds the legitimate caller's values (KEY=VALUE strings or a mapping)."""
     if preset is not None and preset not in PRESET_NAMES:
         raise LintInputError(f"--preset {preset!r}: unknown preset; use one of {', '.join(PRESET_NAMES)}")
-    text, resource, account = _read(path)
-    document = parse_policy(text, source=resource, require_principal=True)
+    document = parse_policy(policy, source=resource, require_principal=True)
     if document.valid and not document.statements and not any(isinstance(s.raw, dict) for s in document.invalid_statements):
-        raise LintInputError(f"{path}: not a policy document (no readable statement)")
+        raise LintInputError(f"{resource}: not a policy document (no readable statement)")
     if not document.valid:
         reason = document.problems[0].message if document.problems else "no statements"
-        raise LintInputError(f"{path}: not a policy document ({reason})")
-    callers = _caller_values(caller or [])
+        raise LintInputError(f"{resource}: not a policy document ({reason})")
+    callers = caller_values(caller)
+    provider_list = tuple(dict.fromkeys(a for a in provider_audiences)) if provider_audiences is not None else None
 
     federated = _federated_values(document)
-    keys: list[str] = []
+    preset_obj = load_preset(preset) if preset else None
     if issuer:
         keys = [issuer.strip().removeprefix("https://")]
-    elif preset and load_preset(preset).issuer and "{" not in (load_preset(preset).issuer or ""):
-        keys = [load_preset(preset).issuer.removeprefix("https://")]
+    elif preset_obj and preset_obj.issuer and "{" not in preset_obj.issuer:
+        keys = [preset_obj.issuer.removeprefix("https://")]
     else:
-        keys = [k for k in (_issuer_key_of(v) for v in federated) if k]
+        keys = [k for k in (issuer_key_of(v) for v in federated) if k]
     keys = list(dict.fromkeys(keys))
-    if not keys:
-        raise LintInputError(f"{path}: the policy names no OIDC provider; pass --issuer URL (and --preset NAME)")
+    if not keys and any("*" in v or "?" in v for v in federated):
+        keys = []  # only a wildcard Federated principal: a document IAM rejects (TRUST_INVALID_DOCUMENT)
+    elif not keys:
+        raise LintInputError(f"{resource}: the policy names no OIDC provider; pass --issuer URL (and --preset NAME)")
 
     any_account = next((v.split(":")[4] for v in federated if v.startswith("arn:") and v.count(":") >= 5), None)
-    targets = []
+    targets: list[tuple[str, TrustTarget]] = []
     for key in keys:
-        preset_name, profile = (preset, PROFILES[preset]) if preset else profile_for_issuer(key)
-        arn = next((v for v in federated if _issuer_key_of(v) == key),
+        detected, profile = profile_for_issuer(key)
+        preset_name = preset or detected
+        if preset:
+            profile = profile_for_preset(preset, key)
+        unknown = unknown_caller_keys(profile, callers)
+        if unknown:
+            raise LintInputError(f"--caller {unknown[0]!r}: not a key of the {profile.kind} grammar; known keys: "
+                                 f"{', '.join(profile.caller_keys)}")
+        unreadable = unparsable_caller(profile, callers)
+        if unreadable:
+            raise LintInputError(f"--caller {unreadable}")
+        arn = next((v for v in federated if issuer_key_of(v) == key),
+                   key if key in BUILTIN_FEDERATIONS else
                    f"arn:aws:iam::{account or any_account or PLACEHOLDER_ACCOUNT}:oidc-provider/{key}")
-        audiences = _audiences(document, key, preset_name, callers)
+        preset_auds = tuple(load_preset(preset_name).audiences) if preset_name in PRESET_NAMES else ()
+        aud = audience_from_caller(callers)
+        audiences = (aud,) if aud else _named_preset_audiences(document, key, preset_auds)
+        plist = provider_list
+        if plist is None and len(preset_auds) > 1 and preset_name in PRESET_NAMES \
+                and (load_preset(preset_name).issuer or "").removeprefix("https://") == key:
+            plist = preset_auds  # a provider created by the preset's template holds all of them (Defender's six)
         targets.append((preset_name, TrustTarget(
-            issuer_key=key, provider_arn=arn, profile=profile, audiences=audiences,
-            foreign_audiences=(FOREIGN_AUDIENCE,), legit=legit_identity(profile, callers),
+            issuer_key=key, provider_arn=arn, profile=profile, audiences=audiences, provider_audiences=plist,
+            legit=legit_identity(profile, {k: v for k, v in callers.items() if normalise_caller_key(k) != "aud"}),
+            expected_principals=_preset_expected_principals(preset_name),
         )))
 
     findings: list[Finding] = []
-    all_targets = [t for _, t in targets]
-    for issue in analyze_trust(document, all_targets):
+    for issue in analyze_trust(document, [t for _, t in targets]):
         check = get_check(issue.check_id)
         findings.append(Finding(
             check_id=issue.check_id, severity=issue.severity or check.default_severity,
-            connector=targets[0][0] if len(targets) == 1 else "lint-trust", account=account, resource_arn=resource,
+            connector=targets[0][0] if len(targets) == 1 else (preset or "lint-trust"), account=account, resource_arn=resource,
             message=issue.message, remediation=check.remediation, title=check.title, details=issue.details,
         ))
     return sort_findings(_dedupe(findings))
+
+
+def lint_trust(path: str | Path, *, preset: str | None = None, issuer: str | None = None,
+               caller: list[str] | None = None, provider_audiences: Iterable[str] | None = None) -> list[Finding]:
+    """`lint-trust FILE`: a trust-policy file or `aws iam get-role` output (a UTF-8 byte-order mark is accepted)."""
+    path = Path(path)
+    text, resource, account = _load(_read(path), str(path))
+    return lint_policy(text, preset=preset, issuer=issuer, provider_audiences=provider_audiences, caller=caller,
+                       resource=resource, account=account)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -137,16 +192,12 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _audiences(document, issuer_key: str, preset_name: str, callers: dict[str, str]) -> tuple[str, ...]:
-    """The legitimate audience(s): --caller aud, else the preset's that the policy names, else what it names."""
-    if "aud" in callers:
-        return (callers["aud"],)
+def _named_preset_audiences(document: PolicyDocument, issuer_key: str, preset_auds: tuple[str, ...]) -> tuple[str, ...]:
+    """The preset's audiences the policy names (a Defender plan role names its plan's); empty: from the policy."""
     key = f"{issuer_key}:aud".lower()
-    written = [v for s in document.statements if s.is_allow for c in s.conditions
-               if c.key_lc == key and not c.negated for v in c.values if "*" not in v and "?" not in v]
-    preset_auds = list(load_preset(preset_name).audiences) if preset_name in PRESET_NAMES else []
-    both = [a for a in preset_auds if a in written]
-    return tuple(dict.fromkeys(both or preset_auds or written or [FOREIGN_AUDIENCE]))
+    written = {v for s in document.statements if s.is_allow for c in s.conditions
+               if c.key_lc == key and not c.negated for v in c.values}
+    return tuple(a for a in preset_auds if a in written)
 
 
-__all__ = ["LintInputError", "lint_trust"]
+__all__ = ["LintInputError", "caller_values", "issuer_key_of", "lint_policy", "lint_trust"]
