@@ -53,6 +53,8 @@ class Preset(BaseModel):
     # Connector fields the config must supply for this preset.
     requires: list[str] = Field(default_factory=list)
     plans: dict[str, list[RoleSpec]] = Field(default_factory=dict)
+    # EXCHANGE_LIVE_SILENT: the service calls at least this often when it works (None: no expectation).
+    expected_activity_hours: float | None = Field(default=None, gt=0)
 
 
 PRESET_NAMES = ("defender-for-cloud", "github-actions", "eks-irsa", "gitlab", "entra-app", "generic")

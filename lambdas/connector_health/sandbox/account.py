@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -172,3 +173,20 @@ def seed_defender_account(iam, issuer_url: str, thumbprint: str, plans: list[str
             roles.append(spec.name)
     return {"account": account, "provider_arn": provider_arn, "roles": roles, "deny_policy_arn": deny_arn,
             "policy_arns": dict(policy_arns)}
+
+
+def defender_history(seeded: dict[str, Any], issuer_url: str, region: str, subject: str) -> dict[str, Any]:
+    """The seeded account's recent traffic: Defender's CSPM scan assumed CspmMonitorAws a minute ago (a CloudTrail
+    record as the STS stand-in writes for a real call), so a freshly seeded connector is not silent."""
+    from .cloudtrail import web_identity_record
+
+    audience = next(r.audience for r in load_preset("defender-for-cloud").plans["cspm"])
+    account = seeded["account"]
+    return web_identity_record(
+        role_arn=f"arn:aws:iam::{account}:role/CspmMonitorAws", session_name=f"{SESSION_PREFIX}{CUSTOMER_TENANT}",
+        claims={"iss": issuer_url, "aud": audience, "sub": subject},
+        provider_arn=seeded["provider_arn"], region=region, duration=3600, user_agent="MicrosoftDefenderForCloud/1.0",
+        when=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1),
+        credentials={"AccessKeyId": "ASIASANDBOXHISTORY01", "SessionToken": "sandbox-history-session-token",
+                     "Expiration": "sandbox"},
+    )
