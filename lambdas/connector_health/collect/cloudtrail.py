@@ -36,9 +36,10 @@ PAGE_SIZE = 50  # LookupEvents' maximum MaxResults
 RETENTION = dt.timedelta(days=90)  # how far back LookupEvents can see
 QUOTA_PER_SECOND = 2.0  # per account and region
 
-# Throttling is retried by botocore (standard mode: exponential back-off with jitter); a few attempts keep a run
-# that meets a saturated quota within its time budget, then the window is reported as not read.
-CLOUDTRAIL_BOTO_CONFIG = BOTO_CONFIG.merge(BotoConfig(retries={"mode": "standard", "max_attempts": 5}))
+# Throttling is retried by botocore (standard mode: exponential back-off with jitter). The pacer keeps the reader
+# itself under the quota, so throttling means someone else uses it: two retries, then the window is reported as not
+# read and the next run reads it again (its start does not move).
+CLOUDTRAIL_BOTO_CONFIG = BOTO_CONFIG.merge(BotoConfig(retries={"mode": "standard", "max_attempts": 3}))
 
 
 class RequestPacer:

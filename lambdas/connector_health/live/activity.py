@@ -3,9 +3,8 @@
 Failures are grouped by role, error code and cause (`Diagnosis.cause`), each group keeping its count, first and
 last time, regions, a few distinct callers with their counts and one diagnosis. However many events a window
 holds (100,000 or more), a connector keeps at most `MAX_GROUPS` groups of bounded size; events beyond them are
-counted, not kept. Diagnoses are cached per distinct caller, so a window costs one policy evaluation per distinct
-(role, provider, audience, subject, session name, source, error) and not one per event (a trust condition on
-`aws:CurrentTime` is therefore judged at the first call of each caller).
+counted, not kept. Diagnoses are cached (`Diagnoser`), so a window costs one policy evaluation per distinct value
+of what a role's trust policy tests, not one per event.
 """
 
 from __future__ import annotations
@@ -15,8 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..exchange.classify import Outcome, classify
 from .diagnosis import AccountView, Diagnosis, ExpectedCaller, diagnose
 from .events import WebIdentityCall, display
+from .refusal import condition_keys
 
 MAX_GROUPS = 200  # failure groups per connector and window
 MAX_CALLERS = 5  # distinct callers kept per group
@@ -49,7 +50,7 @@ class FailureGroup:
             self.last = call.time if self.last is None or call.time > self.last else self.last
         if call.region and len(self.regions) < MAX_REGIONS:
             self.regions.add(call.region)
-        caller = (display(call.audience), display(call.subject), display(call.session_name))
+        caller = (call.audience, call.subject, call.session_name)
         if caller in self.callers or len(self.callers) < MAX_CALLERS:
             self.callers[caller] += 1
         else:
@@ -65,7 +66,7 @@ class FailureGroup:
             "first": _iso(self.first),
             "last": _iso(self.last),
             "regions": sorted(self.regions),
-            "callers": [{"aud": a, "sub": s, "session_name": n, "count": c}
+            "callers": [{"aud": display(a), "sub": display(s), "session_name": display(n), "count": c}
                         for (a, s, n), c in self.callers.most_common()],
             "other_callers_calls": self.other_callers,
             "error_message": self.error_message,
@@ -110,21 +111,57 @@ class ConnectorActivity:
                 "last_success": _iso(self.last_success)}
 
 
+# What of a call a trust condition can depend on, by condition key (lower case; `<issuer>:` keys by their claim).
+_ATTRIBUTES = {
+    "aud": ("audience",), "sub": ("subject",), "sts:rolesessionname": ("session_name",),
+    "aws:sourceip": ("source_ip",), "aws:useragent": ("user_agent",), "aws:requestedregion": ("region",),
+    "aws:currenttime": ("time",), "aws:epochtime": ("time",), "sts:sourceidentity": ("source_identity",),
+    "aws:tagkeys": ("principal_tags",),
+}
+
+
 class Diagnoser:
-    """`diagnose` with a bounded cache per distinct caller."""
+    """`diagnose` with a bounded cache. A refusal by the trust policy is cached per distinct value of what the role's
+    policy tests (a Defender policy tests the audience and the session name, so 100,000 calls with 100,000
+    subjects cost one evaluation); other errors are cheap and cached per error."""
 
     def __init__(self, view: AccountView) -> None:
         self.view = view
         self._cache: dict[tuple, Diagnosis] = {}
-        self.evaluations = 0
+        self._tested: dict[str, tuple[str, ...]] = {}
+        self.evaluations = 0  # trust-policy evaluations (cache misses of AccessDenied calls)
+
+    def _tested_attributes(self, role_arn: str) -> tuple[str, ...]:
+        """The call attributes the role's trust policy tests (every one, when the policy cannot be read)."""
+        if role_arn not in self._tested:
+            policy = self.view.trust_of(role_arn) if self.view.trust_of and role_arn else None
+            if policy is None:
+                found = set()
+            else:
+                found = set()
+                for key in condition_keys(policy):
+                    name = key.lower()
+                    claim = name.rsplit(":", 1)[-1] if name.count(":") and not name.startswith(("aws:", "sts:")) else name
+                    if name.startswith("aws:requesttag/"):
+                        claim = "aws:tagkeys"
+                    found.update(_ATTRIBUTES.get(claim, ()))
+            self._tested[role_arn] = tuple(sorted(found))
+        return self._tested[role_arn]
 
     def __call__(self, call: WebIdentityCall, expected: ExpectedCaller | None = None) -> Diagnosis:
-        key = (call.role_arn, call.provider, call.audience, call.subject, call.session_name, call.error_code,
-               call.error_message, call.source_ip, call.user_agent, call.region, call.source_identity,
-               call.principal_tags, expected)
+        # Other errors depend on their kind (not on the times or values an error message quotes) and, for audience
+        # errors, on the audience: the first call of a kind stands for the rest of its group.
+        outcome = classify(call.error_code, call.error_message)
+        kind = call.error_message if outcome is Outcome.INCONCLUSIVE and call.error_code != "ExpiredTokenException" \
+            else outcome.value
+        key: tuple = (call.role_arn, call.provider, call.error_code, kind, expected,
+                      call.audience if outcome is Outcome.AUDIENCE_REJECTED else None)
+        if call.error_code == "AccessDenied":
+            key = (call.role_arn, call.provider, expected) + tuple(
+                getattr(call, name) for name in self._tested_attributes(call.role_arn))
         found = self._cache.get(key)
         if found is None:
-            self.evaluations += 1
+            self.evaluations += call.error_code == "AccessDenied"
             found = diagnose(call, self.view, expected)
             if len(self._cache) < MAX_CACHE:
                 self._cache[key] = found

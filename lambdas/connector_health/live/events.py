@@ -91,14 +91,15 @@ class WebIdentityCall:
     verification: str | None = None  # how STS verified the issuer's TLS (IAMTrustStore or Thumbprint)
     source_identity: str | None = None
     principal_tags: tuple[tuple[str, str], ...] = field(default=())
+    provider_key: str | None = field(default=None, compare=False)  # IAM's name for `provider` (set from it)
+
+    def __post_init__(self) -> None:
+        if self.provider_key is None and self.provider:
+            object.__setattr__(self, "provider_key", provider_key_of(self.provider))
 
     @property
     def ok(self) -> bool:
         return self.error_code is None
-
-    @property
-    def provider_key(self) -> str | None:
-        return provider_key_of(self.provider)
 
     @property
     def provider_arn(self) -> str | None:

@@ -126,7 +126,8 @@ class LiveResults:
         if window.truncated:
             return window.covered_from
         previous = self.previous
-        if previous and previous.read_until.get(window.region) == _iso(window.start):
+        until = _parse(previous.read_until.get(window.region)) if previous else None
+        if until is not None and until + dt.timedelta(seconds=1) >= window.start:
             return _parse(previous.covered_since.get(window.region)) or window.start
         return window.start
 
@@ -183,7 +184,11 @@ def live_window_start(config: Config, connectors: list[Connector], region: str, 
     settings = config.live_exchanges
     floor = now - RETENTION + dt.timedelta(minutes=5)
     start = _parse(state.read_until.get(region)) if state else None
-    if start is None:
+    if start is not None:
+        # LookupEvents' StartTime and EndTime are both inclusive and events carry whole seconds: the second the
+        # previous window ended in was read then.
+        start += dt.timedelta(seconds=1)
+    else:
         hours = max([settings.lookback_hours, *(c.expected_activity_hours or 0 for c in connectors)])
         start = end - dt.timedelta(hours=hours)
     return min(max(start, floor), end)
@@ -193,7 +198,7 @@ def collect_live_exchanges(config: Config, session: Any, snapshot: AccountSnapsh
                            now: dt.datetime, state: LiveState | None = None,
                            reader: CloudTrailReader | None = None) -> LiveResults:
     settings = config.live_exchanges
-    end = now - dt.timedelta(minutes=settings.settle_minutes)
+    end = (now - dt.timedelta(minutes=settings.settle_minutes)).replace(microsecond=0)
     usable = [c for c in connectors if c.issuer and "{" not in c.issuer]
     reader = reader or CloudTrailReader(session, rate=settings.requests_per_second,
                                         max_events=settings.max_events_per_region)
