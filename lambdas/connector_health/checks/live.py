@@ -28,6 +28,12 @@ def _live(ctx: CheckContext) -> LiveResults | None:
     return results if isinstance(results, LiveResults) else None
 
 
+def _duration(hours: float) -> str:
+    if hours >= 1:
+        return f"{hours:g} hours"
+    return f"{hours * 60:g} minutes" if hours * 60 >= 1 else f"{hours * 3600:g} seconds"
+
+
 def _stable(group: FailureGroup) -> dict[str, Any]:
     diagnosis = group.diagnosis
     details: dict[str, Any] = {"role_arn": group.role_arn, "error_code": group.error_code, "stage": diagnosis.stage,
@@ -103,7 +109,7 @@ class ExchangeLiveSilent(Check):
         failed = verdict["failures_in_window"]
         yield self.finding(
             ctx, provider_arn(ctx),
-            f"No successful AssumeRoleWithWebIdentity call of connector {ctx.connector.name} in the {hours:g} hours "
+            f"No successful AssumeRoleWithWebIdentity call of connector {ctx.connector.name} in the {_duration(hours)} "
             f"before {verdict['window_end']}: {last}; {failed} failed call(s) in this run's window.",
             details={"expected_activity_hours": hours, "observed": verdict},
         )
