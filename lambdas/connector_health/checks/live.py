@@ -16,6 +16,7 @@ from typing import Any
 
 from ..findings import Finding, Severity
 from ..live.activity import FailureGroup
+from ..live.events import display
 from ..live.runner import LiveResults
 from .base import Check, CheckContext, provider_arn
 from .registry import register
@@ -36,8 +37,8 @@ def _duration(hours: float) -> str:
 
 def _stable(group: FailureGroup) -> dict[str, Any]:
     diagnosis = group.diagnosis
-    details: dict[str, Any] = {"role_arn": group.role_arn, "error_code": group.error_code, "stage": diagnosis.stage,
-                               "cause": diagnosis.cause}
+    details: dict[str, Any] = {"role_arn": display(group.role_arn), "error_code": display(group.error_code),
+                               "stage": diagnosis.stage, "cause": display(diagnosis.cause)}
     if diagnosis.trust is not None and diagnosis.trust.first is not None:
         details["condition"] = diagnosis.trust.first.as_dict()
     return details
@@ -71,12 +72,12 @@ class ExchangeLiveFailures(Check):
                 observed["other_causes"] = {"groups": len(rest), "events": more}
                 extra = f" Further failures: {more} call(s) in {len(rest)} other group(s) (largest groups shown)."
             when = f"between {observed['first']} and {observed['last']}" if observed["first"] else "in the window"
-            role = group.role_arn.rsplit("/", 1)[-1] if group.role_arn else "(unknown role)"
+            role = display(group.role_arn.rsplit("/", 1)[-1]) if group.role_arn else "(unknown role)"
             outcome = ("none succeeded for this role" if none_ok else f"{role_ok} succeeded for this role")
             yield self.finding(
-                ctx, group.diagnosis.resource_arn or group.role_arn or provider_arn(ctx),
+                ctx, display(group.diagnosis.resource_arn or group.role_arn, 1000) or provider_arn(ctx),
                 f"{group.count} real AssumeRoleWithWebIdentity call(s) for {role} failed {when} with "
-                f"{group.error_code} ({outcome}): {group.diagnosis.summary}.{extra}",
+                f"{display(group.error_code)} ({outcome}): {group.diagnosis.summary.rstrip('.')}.{extra}",
                 severity=Severity.CRITICAL if none_ok else Severity.HIGH,
                 remediation=group.diagnosis.fix or self.remediation,
                 details=_stable(group) | {"observed": observed},

@@ -159,7 +159,8 @@ def _legitimacy(call: WebIdentityCall, trust: TrustExplanation, expected: Expect
 
 
 def trust_diagnosis(call: WebIdentityCall, view: AccountView, expected: ExpectedCaller | None) -> Diagnosis:
-    role = call.role_arn or "(no role in the record)"
+    role = display(call.role_arn, 1000) or "(no role in the record)"
+    name = display(call.role_name)
     if view.trust_of is None:
         return Diagnosis("trust", "trust-unknown", f"STS refused the caller for {role} (AccessDenied)",
                          "Read the role's trust policy to know which condition refused the caller "
@@ -182,17 +183,17 @@ def trust_diagnosis(call: WebIdentityCall, view: AccountView, expected: Expected
                "TRUST_DRIFT), or a condition on something CloudTrail does not record refused it then.")
     elif trust.verdict == "undecided":
         fix = ("The policy tests claims CloudTrail does not record; check them against one of the caller's tokens: "
-               f"`connector-health explain --role {call.role_name} --token JWT`.")
+               f"`connector-health explain --role {name} --token JWT`.")
     elif trust.denied_by:
-        fix = (f"A Deny statement of {call.role_name}'s trust policy matches the caller ({', '.join(trust.denied_by)}): "
+        fix = (f"A Deny statement of {name}'s trust policy matches the caller ({', '.join(trust.denied_by)}): "
                "narrow or remove it if this caller is legitimate.")
     elif trust.no_statement:
-        fix = (f"Add an Allow statement for {provider_arn} with sts:AssumeRoleWithWebIdentity to {call.role_name}'s "
+        fix = (f"Add an Allow statement for {provider_arn} with sts:AssumeRoleWithWebIdentity to {name}'s "
                "trust policy (re-run the onboarding template); the policy may name a deleted or recreated provider.")
     else:
         first = trust.first
         fix = (f"If this caller is legitimate, change {first.operator} {first.key} in {first.statement} of "
-               f"{call.role_name}'s trust policy to admit it; if it is not, nothing is locked out: someone else is "
+               f"{name}'s trust policy to admit it; if it is not, nothing is locked out: someone else is "
                "trying the role.") + _legitimacy(call, trust, expected)
     return Diagnosis("trust", trust.cause, reason, fix, call.role_arn, trust=trust)
 
@@ -202,7 +203,7 @@ def diagnose(call: WebIdentityCall, view: AccountView, expected: ExpectedCaller 
     code = call.error_code
     message = call.error_message or ""
     provider_arn = view.provider_arn(call)
-    issuer = f"https://{call.provider_key}" if call.provider_key else "the caller's issuer"
+    issuer = f"https://{display(call.provider_key)}" if call.provider_key else "the caller's issuer"
     if code is None:
         return Diagnosis("credentials", "admitted", "STS issued credentials", "", call.role_arn)
     if code == "AccessDenied":
@@ -254,7 +255,7 @@ def diagnose(call: WebIdentityCall, view: AccountView, expected: ExpectedCaller 
                          "PROVIDER_DISCOVERY_UNREACHABLE / PROVIDER_JWKS_UNREACHABLE); transient errors clear by "
                          "themselves.", provider_arn)
     if cause == "region-disabled":
-        return Diagnosis(stage, cause, f"STS is not activated in {call.region or 'the region'}",
+        return Diagnosis(stage, cause, f"STS is not activated in {display(call.region) or 'the region'}",
                          "Activate STS in that region (IAM > Account settings > STS endpoints) or point the caller at "
                          "an active region.", call.role_arn)
     return Diagnosis(stage, cause, f"STS could not validate the caller's token ({display(code)}: {display(message)})",

@@ -347,9 +347,10 @@ def explain_event(call: WebIdentityCall, source: PolicySource, role: str | None,
     if role_arn != call.role_arn:
         call = dataclasses.replace(call, role_arn=role_arn)
     view = source.view()
-    event = {"event_id": call.event_id, "time": call.time.strftime("%Y-%m-%dT%H:%M:%SZ") if call.time else None,
-             "region": call.region, "error_code": call.error_code, "error_message": display(call.error_message, 300)}
-    subject = f"CloudTrail event {call.event_id or '?'} ({event['time'] or 'no time'}) for {role_arn}"
+    event = {"event_id": display(call.event_id), "time": call.time.strftime("%Y-%m-%dT%H:%M:%SZ") if call.time else None,
+             "region": display(call.region), "error_code": display(call.error_code),
+             "error_message": display(call.error_message, 300)}
+    subject = f"CloudTrail event {event['event_id'] or '?'} ({event['time'] or 'no time'}) for {display(role_arn)}"
     if call.ok:
         stages = [Stage(name, "pass", "as recorded: STS issued credentials") for name in STAGES[:-1]]
         now = trust_diagnosis(call, view, expected)

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..policy import UNKNOWN, Effect, PolicyDocument, evaluate, evaluate_condition
 from ..policy.webidentity import web_identity_request
+from .events import display
 
 MAX_VALUES_SHOWN = 5
 
@@ -37,7 +38,8 @@ def normalise_keys(keys: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _shown(values: Iterable[str]) -> str:
-    items = list(values)
+    """Values for a message: a few, each bounded and with JWT-looking parts removed (they come from callers)."""
+    items = [display(v) or "" for v in values]
     text = ", ".join(items[:MAX_VALUES_SHOWN])
     return text + (f" (+{len(items) - MAX_VALUES_SHOWN} more)" if len(items) > MAX_VALUES_SHOWN else "")
 
@@ -58,12 +60,13 @@ class RefusingCondition:
         return self.sid or f"statement {self.statement_index}"
 
     def describe(self, giver: str = "the token") -> str:
-        shown = ", ".join(self.given) if self.given is not None else "absent"
+        shown = _shown(self.given) if self.given is not None else "absent"
         return f"{self.operator} {self.key} wants {_shown(self.wanted)} but {giver} gives {shown}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"statement": self.statement, "statement_index": self.statement_index, "operator": self.operator,
-                "key": self.key, "wanted": list(self.wanted[:MAX_VALUES_SHOWN])}
+        return {"statement": display(self.statement), "statement_index": self.statement_index,
+                "operator": display(self.operator), "key": display(self.key),
+                "wanted": [display(v) for v in self.wanted[:MAX_VALUES_SHOWN]]}
 
 
 @dataclass

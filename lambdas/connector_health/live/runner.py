@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..checks.base import connector_roles
-from ..collect.aws import BOTO_CONFIG, AccountSnapshot, provider_key
-from ..collect.cloudtrail import RETENTION, CloudTrailReader, LookupWindow
+from ..collect.aws import BOTO_CONFIG, AccountSnapshot, ReadError, provider_key
+from ..collect.cloudtrail import LOOKUP_ACTION, RETENTION, CloudTrailReader, LookupWindow
 from ..config import Config, Connector
 from .activity import ConnectorActivity, Diagnoser
 from .diagnosis import AccountView, ExpectedCaller
@@ -179,6 +179,11 @@ class LiveResults:
         }
 
 
+def window_resource(snapshot: AccountSnapshot, region: str) -> str:
+    """What MONITOR_* findings about a region's CloudTrail window name as their resource."""
+    return f"arn:{snapshot.partition}:cloudtrail:{region}:{snapshot.account_id}:*"
+
+
 def live_window_start(config: Config, connectors: list[Connector], region: str, end: dt.datetime, now: dt.datetime,
                       state: LiveState | None) -> dt.datetime:
     settings = config.live_exchanges
@@ -232,8 +237,7 @@ def collect_live_exchanges(config: Config, session: Any, snapshot: AccountSnapsh
 
     def read(region: str) -> LookupWindow:
         start = live_window_start(config, usable, region, end, now, state)
-        resource = f"arn:{snapshot.partition}:cloudtrail:{region}:{snapshot.account_id}:*"
-        return reader.read(region, start, end, ingest, error_resource=resource)
+        return reader.read(region, start, end, ingest, error_resource=window_resource(snapshot, region))
 
     regions = settings.region_list(config.region)
     with ThreadPoolExecutor(max_workers=len(regions), thread_name_prefix="cloudtrail") as pool:
@@ -244,4 +248,11 @@ def collect_live_exchanges(config: Config, session: Any, snapshot: AccountSnapsh
             window.api_calls
         if window.error is not None:
             snapshot.read_errors.append(window.error)
+        elif window.truncated:
+            # Read, but only its newest part: the monitor is partly blind (MONITOR_CHECK_ERROR), the checks still run.
+            snapshot.read_errors.append(ReadError(
+                LOOKUP_ACTION, "WindowTruncated",
+                f"in {window.region}: more than {settings.max_events_per_region} events since "
+                f"{_iso(window.start)}; the newest were read (back to {_iso(window.covered_from)}); raise "
+                f"live_exchanges.max_events_per_region or scan more often", window_resource(snapshot, window.region)))
     return results

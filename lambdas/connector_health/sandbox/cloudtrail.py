@@ -127,33 +127,40 @@ class Trail:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._events: dict[str, list[dict[str, Any]]] = {}
+        # Per region, (epoch seconds, record) in the order recorded; `_query` keeps the matches of the last query
+        # so that paging through it costs a page, not a scan of the trail.
+        self._events: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+        self._query: tuple[str, int, list[tuple[float, dict[str, Any]]]] | None = None
         self._seen: dict[tuple[str, str], deque] = {}
         self.denied = False
         self.throttled = False
         self.lookups = 0
         self.throttles = 0
+        self.lookup_times: deque = deque(maxlen=100_000)  # monotonic time of each accepted LookupEvents (bench)
 
     def reset(self) -> None:
         with self._lock:
             self._events.clear()
+            self._query = None
             self._seen.clear()
+            self.lookup_times.clear()
             self.denied = self.throttled = False
             self.lookups = self.throttles = 0
 
     def record(self, event: dict[str, Any]) -> None:
         """Keep one record (in the region its `awsRegion` names)."""
+        when = dt.datetime.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
         with self._lock:
             events = self._events.setdefault(event["awsRegion"], [])
-            events.append(event)
+            events.append((when.timestamp(), event))
             if len(events) > MAX_RECORDS:
                 del events[: len(events) - MAX_RECORDS]
 
     def records(self, region: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             if region is not None:
-                return list(self._events.get(region, []))
-            return [e for events in self._events.values() for e in events]
+                return [e for _, e in self._events.get(region, [])]
+            return [e for events in self._events.values() for _, e in events]
 
     # ------------------------------------------------------------------ LookupEvents
     def _quota(self, caller: str, region: str) -> None:
@@ -166,6 +173,7 @@ class Trail:
                 self.throttles += 1
                 raise TrailError("ThrottlingException", "Rate exceeded")
             recent.append(now)
+            self.lookup_times.append(now)
 
     def lookup_events(self, request: dict[str, Any], *, caller: str, region: str) -> dict[str, Any]:
         self.lookups += 1
@@ -208,15 +216,14 @@ class Trail:
             if token_query != query:
                 raise TrailError("InvalidNextTokenException", "The NextToken belongs to another query.")
         with self._lock:
-            events = list(self._events.get(region, []))
-        chosen = []
-        for event in reversed(events):  # newest first
-            when = dt.datetime.strptime(event["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(
-                tzinfo=dt.timezone.utc).timestamp()
-            if (start is not None and when < start) or (end is not None and when > end):
-                continue
-            if matcher is None or matcher(event):
-                chosen.append((when, event))
+            events = self._events.get(region, [])
+            cached = self._query
+            if cached is None or cached[0] != query or cached[1] != len(events) or not offset:
+                chosen = [(when, event) for when, event in reversed(events)  # newest first
+                          if (start is None or when >= start) and (end is None or when <= end)
+                          and (matcher is None or matcher(event))]
+                self._query = cached = (query, len(events), chosen)
+        chosen = cached[2]
         page = chosen[offset: offset + size]
         out: dict[str, Any] = {"Events": [_summary(when, event) for when, event in page]}
         if offset + size < len(chosen):

@@ -108,6 +108,17 @@ def test_a_window_is_read_page_by_page_newest_first_within_the_quota():
     assert max(sum(1 for t in clock.sent if s <= t < s + 1) for s in clock.sent) <= 2
 
 
+def test_a_truncated_window_is_a_monitor_error_and_its_checks_still_run():
+    clock = FakeClock()
+    cfg = config(settle_minutes=0, max_events_per_region=100)
+    snapshot = defender_snapshot()
+    live = collect_live_exchanges(cfg, None, snapshot, cfg.resolved_connectors(), now=NOW,
+                                  reader=FakeReader([record(i) for i in range(300)], clock, max_events=100))
+    assert live.available and live.windows[0].truncated
+    [error] = snapshot.read_errors
+    assert (error.action, error.code) == ("cloudtrail:LookupEvents", "WindowTruncated") and not error.access_denied
+
+
 def test_the_budget_truncates_and_says_from_when_the_window_is_known():
     clock = FakeClock()
     records = [record(i) for i in range(300)]
