@@ -156,8 +156,9 @@ class Sandbox:
         self.seeded = seed_defender_account(self.client("iam"), self.issuer.url, self.pki.thumbprint)
         self.seeded.update(create_monitor_resources(self.client("dynamodb"), self.client("sns"), self.client("sqs")))
         if self.sts:
-            self.sts.trail.record(defender_history(self.seeded, self.issuer.url, self.sts.trail_region,
-                                                    self.token_client_id))
+            self.sts.trail.record(defender_history(self.seeded["account"], self.seeded["provider_arn"],
+                                                   self.seeded["roles"], self.issuer.url, self.sts.trail_region,
+                                                   self.token_client_id))
         if self.accounts:
             self.seed_org(self.accounts)
         self.write_config()
@@ -183,6 +184,10 @@ class Sandbox:
         session = self.__dict__.setdefault("_session", self.boto_session())
         self.seeded["org"] = seed_organization(session, self.endpoint_url, accounts, self.issuer.url,
                                                self.pki.thumbprint, hub_account=SANDBOX_ACCOUNT, plans=plans)
+        if self.sts:  # each member's Defender connector has called recently too (EXCHANGE_LIVE_SILENT stays quiet)
+            for account, member in self.seeded["org"]["members"].items():
+                self.sts.trail.record(defender_history(account, member["provider_arn"], member["roles"],
+                                                       self.issuer.url, self.sts.trail_region, self.token_client_id))
         (self.directory / "org.json").write_text(json.dumps(self.seeded["org"], indent=1), encoding="utf-8")
         self.write_config()
         return self.seeded["org"]

@@ -175,17 +175,19 @@ def seed_defender_account(iam, issuer_url: str, thumbprint: str, plans: list[str
             "policy_arns": dict(policy_arns)}
 
 
-def defender_history(seeded: dict[str, Any], issuer_url: str, region: str, subject: str) -> dict[str, Any]:
-    """The seeded account's recent traffic: Defender's CSPM scan assumed CspmMonitorAws a minute ago (a CloudTrail
+def defender_history(account: str, provider_arn: str, roles: list[str], issuer_url: str, region: str,
+                     subject: str) -> dict[str, Any]:
+    """A seeded account's recent traffic: Defender's scan assumed its first plan role a minute ago (a CloudTrail
     record as the STS stand-in writes for a real call), so a freshly seeded connector is not silent."""
     from .cloudtrail import web_identity_record
 
-    audience = next(r.audience for r in load_preset("defender-for-cloud").plans["cspm"])
-    account = seeded["account"]
+    preset = load_preset("defender-for-cloud")
+    role = roles[0] if roles else "CspmMonitorAws"
+    audience = next((r.audience for specs in preset.plans.values() for r in specs if r.name == role), preset.audiences[0])
     return web_identity_record(
-        role_arn=f"arn:aws:iam::{account}:role/CspmMonitorAws", session_name=f"{SESSION_PREFIX}{CUSTOMER_TENANT}",
+        role_arn=f"arn:aws:iam::{account}:role/{role}", session_name=f"{SESSION_PREFIX}{CUSTOMER_TENANT}",
         claims={"iss": issuer_url, "aud": audience, "sub": subject},
-        provider_arn=seeded["provider_arn"], region=region, duration=3600, user_agent="MicrosoftDefenderForCloud/1.0",
+        provider_arn=provider_arn, region=region, duration=3600, user_agent="MicrosoftDefenderForCloud/1.0",
         when=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1),
         credentials={"AccessKeyId": "ASIASANDBOXHISTORY01", "SessionToken": "sandbox-history-session-token",
                      "Expiration": "sandbox"},

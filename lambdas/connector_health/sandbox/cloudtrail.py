@@ -13,7 +13,7 @@ CloudTrail", 2024): `userIdentity` {`type` WebIdentityUser, `principalId` `<prov
 (its API answer is "Not authorized to perform sts:AssumeRoleWithWebIdentity"). Where no provider exists, the
 sandbox's choice (AWS documents no example): `identityProvider` is the token's issuer without https://.
 
-LookupEvents: one `LookupAttributes` key (any of the eight AWS accepts), `StartTime`/`EndTime`, `MaxResults`
+LookupEvents: the events of the caller's account, one `LookupAttributes` key (any of the eight AWS accepts), `StartTime`/`EndTime`, `MaxResults`
 (1-50, default 50), `NextToken`; events newest first; errors as AWS names them. The quota (2 requests per second
 per account and region) is enforced: a third request within one second gets `ThrottlingException`. Switches
 (reset by `reset()`): `denied` (AccessDeniedException), `throttled` (every call throttled).
@@ -175,7 +175,9 @@ class Trail:
             recent.append(now)
             self.lookup_times.append(now)
 
-    def lookup_events(self, request: dict[str, Any], *, caller: str, region: str) -> dict[str, Any]:
+    def lookup_events(self, request: dict[str, Any], *, caller: str, region: str,
+                      account: str | None = None) -> dict[str, Any]:
+        """The events of `account` (None: every account) in `region` that `request` asks for, a page at a time."""
         self.lookups += 1
         if self.denied:
             raise TrailError("AccessDeniedException", f"User: {caller} is not authorized to perform: "
@@ -184,7 +186,7 @@ class Trail:
         if self.throttled:
             self.throttles += 1
             raise TrailError("ThrottlingException", "Rate exceeded")
-        self._quota(caller, region)
+        self._quota(account or caller, region)
         attributes = request.get("LookupAttributes") or []
         if len(attributes) > 1:
             raise TrailError("InvalidLookupAttributesException", "You cannot specify more than one lookup attribute.")
@@ -205,7 +207,8 @@ class Trail:
         size = request.get("MaxResults", 50)
         if not isinstance(size, int) or not 1 <= size <= 50:
             raise TrailError("InvalidMaxResultsException", "MaxResults must be between 1 and 50.")
-        query = hashlib.sha256(json.dumps([attributes, start, end, region], sort_keys=True).encode()).hexdigest()[:16]
+        query = hashlib.sha256(json.dumps([attributes, start, end, region, account],
+                                          sort_keys=True).encode()).hexdigest()[:16]
         offset = 0
         if request.get("NextToken"):
             try:
@@ -221,6 +224,7 @@ class Trail:
             if cached is None or cached[0] != query or cached[1] != len(events) or not offset:
                 chosen = [(when, event) for when, event in reversed(events)  # newest first
                           if (start is None or when >= start) and (end is None or when <= end)
+                          and (account is None or event.get("recipientAccountId") == account)
                           and (matcher is None or matcher(event))]
                 self._query = cached = (query, len(events), chosen)
         chosen = cached[2]

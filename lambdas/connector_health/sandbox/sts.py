@@ -199,14 +199,16 @@ class _Handler(BaseHTTPRequestHandler):
                         headers.get("x-amzn-RequestId"))
             return
         request_id = str(uuid.uuid4())
-        authorization = self.headers.get("Authorization", "")
-        scope = re.search(r"Credential=([^/]+)/\d{8}/([^/]+)/", authorization)
-        caller, region = (scope.group(1), scope.group(2)) if scope else ("anonymous", standin.region)
+        scope = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", self.headers.get("Authorization", ""))
+        region = scope.group(1) if scope else standin.region
+        # CloudTrail answers with the events of the caller's own account (moto knows whose the credentials are).
+        caller = standin._caller(dict(self.headers.items()))
         try:
             request = json.loads(body or b"{}")
             if not isinstance(request, dict):
                 raise TrailError("SerializationException", "the request body is not a JSON object")
-            answer = standin.trail.lookup_events(request, caller=caller, region=region)
+            answer = standin.trail.lookup_events(request, caller=caller["Arn"], account=caller["Account"],
+                                                 region=region)
             self._reply(200, json.dumps(answer).encode(), "application/x-amz-json-1.1", request_id)
         except (TrailError, ValueError) as exc:
             code = exc.code if isinstance(exc, TrailError) else "SerializationException"
