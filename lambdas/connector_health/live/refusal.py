@@ -157,7 +157,8 @@ def explain_trust(policy: PolicyDocument, request) -> TrustExplanation:
     sure = evaluate([policy], request, assume="deny")
     if sure.allowed:
         return TrustExplanation("admitted")
-    maybe = evaluate([policy], request, assume="allow")
+    # "could it be allowed?" differs from "is it surely allowed?" only when something was undecidable.
+    maybe = evaluate([policy], request, assume="allow") if sure.uncertain else sure
     if maybe.effect is Effect.EXPLICIT_DENY:
         return TrustExplanation("refused", denied_by=[ref.sid or f"statement {ref.index}" for ref in maybe.deciding])
     if maybe.allowed:

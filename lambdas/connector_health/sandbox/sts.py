@@ -201,8 +201,12 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = str(uuid.uuid4())
         scope = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", self.headers.get("Authorization", ""))
         region = scope.group(1) if scope else standin.region
-        # CloudTrail answers with the events of the caller's own account (moto knows whose the credentials are).
-        caller = standin._caller(dict(self.headers.items()))
+        # CloudTrail answers with the events of the caller's own account (moto knows whose the credentials are; it
+        # routes by the signature's service, so the question goes to its STS with the scope of STS).
+        headers = dict(self.headers.items())
+        headers["Authorization"] = re.sub(r"/cloudtrail/aws4_request", "/sts/aws4_request",
+                                          headers.get("Authorization", ""))
+        caller = standin._caller(headers)
         try:
             request = json.loads(body or b"{}")
             if not isinstance(request, dict):
