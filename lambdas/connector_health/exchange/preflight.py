@@ -20,7 +20,6 @@ Time is the wall clock, not the scan's injected `now`: STS judges `exp` against 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field

@@ -200,10 +200,10 @@ def policy_from_file(path: str) -> tuple[PolicyDocument, str]:
 
 
 def policy_from_account(session: Any, region: str) -> PolicySource:
+    """The account as a scan reads it (roles with their trust policies, OIDC providers); any failed read stops here."""
     snapshot = SnapshotCollector(session, region).collect()
-    denied = [e for e in snapshot.read_errors]
-    if denied or not snapshot.roles_complete:
-        first = denied[0] if denied else None
+    if snapshot.read_errors or not snapshot.roles_complete:
+        first = snapshot.read_errors[0] if snapshot.read_errors else None
         why = f"{first.action} failed ({first.code}: {first.message})" if first else "the roles could not be read"
         raise ExplainInputError(f"cannot read the account: {why[:300]}")
     return PolicySource(snapshot=snapshot)
