@@ -117,6 +117,9 @@ class ConnectorConfig(_Strict):
     severities: dict[str, SeverityName] = Field(default_factory=dict)
     stack_name: str | None = None
     token_source: TokenSource | None = None
+    # EXCHANGE_LIVE_SILENT: hours without a successful real exchange before the connector counts as silent
+    # (default: the preset's; 0 turns the check off for this connector).
+    expected_activity_hours: float | None = Field(default=None, ge=0, le=2160)
 
     @field_validator("preset")
     @classmethod
@@ -238,6 +241,32 @@ class StateConfig(_Strict):
     retention_days: int = Field(default=30, ge=1, le=3650)
 
 
+RegionName = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")]
+
+
+class LiveExchanges(_Strict):
+    """The connectors' real AssumeRoleWithWebIdentity calls, read from CloudTrail (EXCHANGE_LIVE_*)."""
+
+    enabled: bool = True
+    # Regions whose CloudTrail is read (each logs the calls its STS endpoint served; the global endpoint logs in
+    # us-east-1). Default: the config's region and us-east-1.
+    regions: list[RegionName] = Field(default_factory=list)
+    # The window of a run without state (first run, `check`): this far back (LookupEvents keeps 90 days), and at
+    # least as far as the longest expected_activity_hours.
+    lookback_hours: float = Field(default=24, gt=0, le=2160)
+    # CloudTrail delivers events about 5 (up to 15) minutes after the call: the window ends this long before now.
+    settle_minutes: float = Field(default=15, ge=0, le=120)
+    # LookupEvents is limited to 2 requests per second per account and region; the reader stays under this.
+    requests_per_second: float = Field(default=1.8, gt=0, le=2)
+    # Budget per region and run (50 events per page); the newest events are read first.
+    max_events_per_region: int = Field(default=10_000, ge=50, le=100_000)
+    # EXCHANGE_LIVE_FAILURES findings per connector (the largest groups; the rest are counted in the first).
+    top_causes: int = Field(default=10, ge=1, le=50)
+
+    def region_list(self, default_region: str) -> list[str]:
+        return list(dict.fromkeys(self.regions or [default_region, "us-east-1"]))
+
+
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
 OuId = Annotated[str, Field(pattern=r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")]
 
@@ -302,6 +331,7 @@ class Config(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     org: OrgConfig = Field(default_factory=OrgConfig)
+    live_exchanges: LiveExchanges = Field(default_factory=LiveExchanges)
     connectors: list[ConnectorConfig] = Field(min_length=1)
 
     @field_validator("schedule")
@@ -342,6 +372,8 @@ class Connector:
     stack_name: str | None
     token_source: Any = None
     plans: tuple[str, ...] = field(default=())
+    # EXCHANGE_LIVE_SILENT window; None: not checked.
+    expected_activity_hours: float | None = None
 
     @property
     def issuer_key(self) -> str:
@@ -416,6 +448,7 @@ def resolve_connector(cfg: ConnectorConfig) -> Connector:
     accepted = frozenset(needed) | frozenset(preset.audiences) | frozenset(cfg.extra_audiences) \
         | frozenset(r.audience for r in roles if r.audience)
     caller = {k: _fill(v, values) for k, v in preset.caller.items()} | dict(cfg.caller)
+    activity = cfg.expected_activity_hours if cfg.expected_activity_hours is not None else preset.expected_activity_hours
     return Connector(
         name=cfg.name,
         preset=preset,
@@ -429,6 +462,7 @@ def resolve_connector(cfg: ConnectorConfig) -> Connector:
         stack_name=cfg.stack_name,
         token_source=cfg.token_source,
         plans=plans,
+        expected_activity_hours=activity or None,
     )
 
 
@@ -475,6 +509,7 @@ def _phrase(error: dict[str, Any], data: Any) -> str:
             "region": "use an AWS region code such as us-east-1",
             "member_role_name": "use an IAM role name (letters, digits and +=,.@_-, up to 64 characters)",
             "organization_id": "use the organisation id from `aws organizations describe-organization`, e.g. o-a1b2c3d4e5",
+            "regions": "use AWS region codes such as us-east-1",
         }
         fixes |= {
             "include_accounts": "use a 12-digit AWS account id", "exclude_accounts": "use a 12-digit AWS account id",

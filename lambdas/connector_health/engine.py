@@ -21,6 +21,7 @@ from .collect.issuer import IssuerInspector, IssuerReport
 from .config import Config, Connector
 from .exchange import ExchangeResults, ExchangeRunner, exchange_summary
 from .findings import Finding, Severity, sort_findings
+from .live.runner import LiveResults, LiveState, collect_live_exchanges
 
 # Reads the collector makes for every account; the execution role is built from these plus the checks' own.
 COLLECTOR_PERMISSIONS = (
@@ -40,6 +41,8 @@ class ScanResult:
     connectors: list[Connector]
     duration_seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
+    # The live-exchange phase (CloudTrail); None when it did not run.
+    live: LiveResults | None = None
 
     def unreadable(self) -> str | None:
         """Why nothing of the account could be read (who the credentials are, its roles, its providers), or None.
@@ -65,6 +68,7 @@ class ScanResult:
             "tls_handshakes": self.stats.get("tls_handshakes", 0),
             # Probe stage reached and latency per provider, and how each real exchange ended (exchange/runner.py).
             **exchange_summary(self.stats.get("exchange")),
+            **({"live_exchanges": self.live.summary()} if self.live is not None else {}),
         }
 
 
@@ -99,10 +103,13 @@ def scan_account(
     exchanges: bool = True,
     baselines: dict[str, dict[str, Any]] | None = None,
     secrets_session: boto3.session.Session | None = None,
+    live: bool = True,
+    live_state: LiveState | None = None,
 ) -> ScanResult:
     """Scan one account. `baselines` maps connector names to their accepted baseline (drift checks compare
     against it; without one they are silent). `secrets_session` reads token-source secrets (default: `session`;
-    in hub mode the hub's own, since `session` is then the member account's role)."""
+    in hub mode the hub's own, since `session` is then the member account's role). `live_state`: where the
+    previous run's CloudTrail window ended (without it the window is the configured lookback)."""
     started = time.monotonic()
     now = now or dt.datetime.now(dt.timezone.utc)
     collector = SnapshotCollector(session, config.region)
@@ -134,15 +141,26 @@ def scan_account(
             stacks[conn.name] = inspect_stack(cfn, conn.stack_name)
             snapshot.read_errors.extend(stacks[conn.name].errors)
 
+    # The connectors' real exchanges, from CloudTrail (EXCHANGE_LIVE_*).
+    live_results: LiveResults | None = None
+    if live and config.live_exchanges.enabled:
+        live_results = collect_live_exchanges(config, collector.session, snapshot, connectors, now=now,
+                                              state=live_state)
+
     checks = all_checks()
-    available = _parts_available(snapshot)
+    available = _parts_available(snapshot) | ({"cloudtrail"} if live_results and live_results.available else set())
     findings: list[Finding] = []
+    # Checks that did not run because a part could not be read: their findings are unknown, not resolved.
+    not_run: dict[str, list[str]] = {}
     for conn in connectors:
         ctx = CheckContext(config=config, connector=conn, snapshot=snapshot, issuer=reports.get(conn.issuer), now=now,
                            extras={"exchanges": exchange_results, "stacks": stacks,
-                                   "baseline": (baselines or {}).get(conn.name)})
+                                   "baseline": (baselines or {}).get(conn.name), "live": live_results})
         for check in checks:
-            if check.scope != "connector" or not set(check.needs) <= available:
+            if check.scope != "connector":
+                continue
+            if not set(check.needs) <= available:
+                not_run.setdefault(conn.name, []).append(check.id)
                 continue
             try:
                 findings.extend(check.run(ctx))
@@ -170,6 +188,7 @@ def scan_account(
         issuers=reports,
         connectors=connectors,
         duration_seconds=time.monotonic() - started,
-        stats={"tls_handshakes": inspector.handshakes}
+        stats={"tls_handshakes": inspector.handshakes, "checks_not_run": not_run}
         | ({"exchange": exchange_results.metrics()} if exchange_results is not None else {}),
+        live=live_results,
     )

@@ -27,6 +27,7 @@ from .engine import ScanResult, scan_account
 from .findings import Finding, Severity
 from .state.baseline import capture
 from .state.lifecycle import Change, plan
+from .state.live import LiveStateStore
 from .state.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,11 @@ def run_pipeline(config: Config, *, run_id: str, session: boto3.session.Session 
 
     connectors = config.resolved_connectors()
     baselines = {c.name: store.get_baseline(account, c.name) for c in connectors}
+    live_store = LiveStateStore(store.table_name, session, config.region)
+    live_state = live_store.load(account) if config.live_exchanges.enabled else None
     scan = scan_account(config, session=scan_session, account_id=account, now=now, exchanges=exchanges,
                         inspector=inspector, baselines={k: v for k, v in baselines.items() if v},
-                        secrets_session=session)
+                        secrets_session=session, live_state=live_state)
     result = PipelineResult(scan=scan)
 
     for conn in connectors:
@@ -113,6 +116,10 @@ def run_pipeline(config: Config, *, run_id: str, session: boto3.session.Session 
     by_connector.setdefault("*", [])
     for name, findings in by_connector.items():
         _settle_connector(config, store, sns, topic, account, name, findings, run_id, now, result)
+    # The next run's CloudTrail window starts where this one ended, once this run's changes went out (a retried run
+    # reads the same window again).
+    if scan.live is not None and scan.live.available and not result.publish_errors:
+        live_store.save(account, scan.live.next_state(), now)
     return result
 
 
@@ -135,6 +142,9 @@ def settle_account_findings(config: Config, *, run_id: str, account: str, findin
 def _settle_connector(config: Config, store: StateStore, sns, topic: str, account: str, connector: str,
                       findings: list[Finding], run_id: str, now: dt.datetime, result: PipelineResult) -> None:
     records = store.load_findings(account, connector)
+    # Findings of checks that could not run this time stay as they are: unknown is not resolved.
+    not_run = set((result.scan.stats.get("checks_not_run") or {}).get(connector, ()))
+    records = {fp: rec for fp, rec in records.items() if rec.check_id not in not_run}
     observed, changes = plan(findings, records, now, reminder_hours=config.alerts.reminder_hours,
                              retention_days=config.state.retention_days)
     for rec in observed:
@@ -177,7 +187,7 @@ def accept_baseline(config: Config, *, connector: str | None = None, session: bo
     if connector is not None and connector not in names:
         raise PipelineError(f"--connector {connector!r}: no enabled connector of that name; the config has {', '.join(names)}")
     store = StateStore(table, session, config.region)
-    scan = scan_account(config, session=session, now=now, exchanges=False)
+    scan = scan_account(config, session=session, now=now, exchanges=False, live=False)
     if not (scan.snapshot.roles_complete and scan.snapshot.providers_complete):
         raise PipelineError("the account could not be read completely (see MONITOR_* findings of `check`); baseline not changed")
     accepted = []

@@ -18,6 +18,7 @@ from .store import FindingRecord, _now_iso
 VOLATILE_DETAILS = frozenset({
     "days_left", "not_after", "error", "caller", "latency_ms", "raw_message", "live_subject", "live_thumbprint",
     "client_ids", "request_id", "elapsed_ms",
+    "observed",  # EXCHANGE_LIVE_*: counts, times and callers of the run's window
 })
 
 
