@@ -78,7 +78,7 @@ class Explanation:
     def as_dict(self) -> dict[str, Any]:
         refusal = self.refusal
         out: dict[str, Any] = {
-            "kind": self.kind, "subject": self.subject, "role_arn": self.role_arn, "caller": self.caller,
+            "kind": self.kind, "subject": self.subject, "role_arn": display(self.role_arn), "caller": self.caller,
             "verdict": self.verdict, "stages": [dataclasses.asdict(s) for s in self.stages],
             "first_refusal": {"stage": refusal.name, "detail": refusal.detail} if refusal else None, "fix": self.fix,
         }
@@ -101,7 +101,7 @@ class Explanation:
             details["condition"] = self.trust.first.as_dict()
         details |= {"event": self.event} if self.event else {}
         return Finding(check_id=check.id, severity=Severity.HIGH, connector="explain", account=account,
-                       resource_arn=self.role_arn, message=f"{self.subject}: refused at stage '{refusal.name}': "
+                       resource_arn=display(self.role_arn) or "", message=f"{self.subject}: refused at stage '{refusal.name}': "
                        f"{refusal.detail}.", remediation=self.fix or check.remediation, title=check.title,
                        details=details)
 
@@ -186,10 +186,10 @@ class PolicySource:
 
 
 def policy_from_file(path: str) -> tuple[PolicyDocument, str]:
-    from ..trust.lint import LintInputError, _read
+    from ..trust.lint import LintInputError, read_policy_file
 
     try:
-        text, resource, _account = _read(Path(path))
+        text, resource, _account = read_policy_file(Path(path))
     except LintInputError as exc:
         raise ExplainInputError(str(exc)) from None
     document = parse_policy(text, source=resource, require_principal=True)
