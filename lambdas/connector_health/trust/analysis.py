@@ -12,13 +12,13 @@ a foreign caller that could get in is reported, and a legitimate caller that cou
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..findings import Severity
 from ..policy import PolicyDocument, RequestContext, Statement, evaluate
 from ..policy.webidentity import ACTION, web_identity_keys
+from ..policy.wildcards import wildcard_match
 from .profiles import Identity, Profile
 
 ALLOWED_ACTIONS = frozenset({"sts:assumerolewithwebidentity", "sts:tagsession", "sts:setsourceidentity"})
@@ -48,14 +48,9 @@ class TrustTarget:
     expected_federated: frozenset[str] = frozenset()
 
 
-def _glob(pattern: str, value: str) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, flags=re.IGNORECASE | re.DOTALL) is not None
-
-
 def _admits_web_identity_action(stmt: Statement) -> bool:
     actions = stmt.actions or ()
-    matched = any(_glob(a, ACTION) for a in actions)
+    matched = any(wildcard_match(a, ACTION, ignore_case=True) for a in actions)
     return (not matched) if stmt.not_action else matched
 
 
