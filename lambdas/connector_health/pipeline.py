@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .alerts import AlertMessage, compose
 from .collect.aws import BOTO_CONFIG, AccountSnapshot
 from .config import Config
-from .engine import ScanResult, scan_account
+from .engine import Coverage, ScanResult, scan_account
 from .findings import Finding, Severity
 from .state.baseline import capture
 from .state.lifecycle import Change, plan
@@ -105,7 +105,7 @@ def run_pipeline(config: Config, *, run_id: str, session: boto3.session.Session 
     # Account-wide monitor findings ("*") have their own lifecycle, even when there are none this run.
     by_connector.setdefault("*", [])
     for name, findings in by_connector.items():
-        _settle_connector(config, store, sns, topic, account, name, findings, run_id, now, result)
+        _settle_connector(config, store, sns, topic, account, name, findings, run_id, now, result, scan.coverage)
     return result
 
 
@@ -122,16 +122,20 @@ def settle_account_findings(config: Config, *, run_id: str, account: str, findin
     scan = ScanResult(account_id=account, findings=list(findings), snapshot=AccountSnapshot(account_id=account),
                       issuers={}, connectors=[], duration_seconds=0.0)
     result = PipelineResult(scan=scan)
+    # Nothing ran in the account: no earlier finding of it may be resolved (Coverage() lets none resolve).
     _settle_connector(config, store, sns, topic, account, "*", [f for f in findings if f.connector == "*"],
-                      run_id, now, result)
+                      run_id, now, result, Coverage())
     return result
 
 
 def _settle_connector(config: Config, store: StateStore, sns, topic: str, account: str, connector: str,
-                      findings: list[Finding], run_id: str, now: dt.datetime, result: PipelineResult) -> None:
+                      findings: list[Finding], run_id: str, now: dt.datetime, result: PipelineResult,
+                      coverage: Coverage) -> None:
     records = store.load_findings(account, connector)
     observed, changes = plan(findings, records, now, reminder_hours=config.alerts.reminder_hours,
-                             retention_days=config.state.retention_days)
+                             retention_days=config.state.retention_days,
+                             may_resolve=lambda rec: coverage.may_resolve(connector, rec.check_id,
+                                                                          rec.finding.get("details")))
     for rec in observed:
         store.observe(account, connector, rec)
     minimum = Severity(config.alerts.min_severity)

@@ -11,9 +11,33 @@ from .registry import register
 ACCOUNT_WIDE = "*"  # the connector field of findings that concern every connector of the account
 
 
+# The part of a scan (engine.PARTS) that each failed read leaves missing.
+_PART_OF_ACTION = {
+    "iam:GetAccountAuthorizationDetails": "roles",
+    "iam:ListOpenIDConnectProviders": "providers",
+    "iam:GetOpenIDConnectProvider": "providers",
+    "sts:AssumeRoleWithWebIdentity": "exchanges",
+    "cloudformation:DescribeStacks": "stack",
+    "cloudformation:DetectStackDrift": "stack_drift",
+    "cloudformation:DescribeStackDriftDetectionStatus": "stack_drift",
+    "cloudformation:DescribeStackResourceDrifts": "stack_drift",
+}
+
+
 def _resource(ctx: CheckContext, err) -> str:
     """The resource a read error is about, or the account when the read was account-wide."""
     return err.resource if err.resource != "*" else f"arn:{ctx.snapshot.partition}:iam::{ctx.snapshot.account_id}:root"
+
+
+def _held(ctx: CheckContext, err) -> tuple[str, list[str]]:
+    """(a sentence naming the checks this failed read kept from completing, their IDs): their findings stay open."""
+    coverage = ctx.extras.get("coverage")
+    part = _PART_OF_ACTION.get(err.action)
+    checks = coverage.checks_not_run(part) if coverage is not None and part else []
+    if not checks:
+        return "", []
+    return (f" Checks that need this read did not complete, so their earlier findings stay open (not resolved): "
+            f"{', '.join(checks)}."), checks
 
 
 @register
@@ -31,12 +55,13 @@ class MonitorAccessDenied(Check):
         for err in ctx.snapshot.read_errors:
             if not err.access_denied:
                 continue
+            held, checks = _held(ctx, err)
             yield self.finding(
                 ctx,
                 _resource(ctx, err),
-                f"{err.action} was refused ({err.code}): {err.message}",
+                f"{err.action} was refused ({err.code}): {err.message}{held}",
                 remediation=self.remediation.replace("ACTION", err.action),
-                details={"action": err.action, "code": err.code},
+                details={"action": err.action, "code": err.code, "checks_not_run": checks},
             )
 
 
@@ -55,11 +80,12 @@ class MonitorCheckError(Check):
         for err in ctx.snapshot.read_errors:
             if err.access_denied:
                 continue
+            held, checks = _held(ctx, err)
             yield self.finding(
                 ctx,
                 _resource(ctx, err),
-                f"{err.action} failed ({err.code}): {err.message}",
-                details={"action": err.action, "code": err.code},
+                f"{err.action} failed ({err.code}): {err.message}{held}",
+                details={"action": err.action, "code": err.code, "checks_not_run": checks},
             )
 
 

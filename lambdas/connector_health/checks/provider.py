@@ -123,6 +123,7 @@ class ProviderThumbprintMismatch(Check):
     )
     permissions = PROVIDER_READS
     needs = ("providers",)
+    reads = ("issuer_tls",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         provider = _provider(ctx)
@@ -169,6 +170,7 @@ class ProviderCertExpiring(Check):
         "certificate's thumbprint on the provider if it changed."
     )
     needs = ()
+    reads = ("issuer_tls",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         if not ctx.issuer:
@@ -206,6 +208,7 @@ class ProviderDiscoveryUnreachable(Check):
         "Check that the issuer URL is right and that <issuer>/.well-known/openid-configuration is served over "
         "HTTPS with a valid certificate and JSON body (DNS, firewall, certificate, issuer outage)."
     )
+    reads = ("issuer",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         if ctx.issuer and ctx.issuer.discovery_error:
@@ -226,6 +229,7 @@ class ProviderIssuerMismatch(Check):
         "Make the provider URL equal the issuer the discovery document declares (character for character, trailing "
         "slash included), or fix the issuer's configuration."
     )
+    reads = ("discovery",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         if not ctx.issuer or ctx.issuer.discovery is None:
@@ -247,6 +251,7 @@ class ProviderJwksUnreachable(Check):
     title = "Issuer signing keys unreachable or unusable"
     risk = "Without a usable signing key STS answers \"Couldn't retrieve verification key\" and rejects every token."
     remediation = "Check the discovery document's jwks_uri: it must be HTTPS and serve a JSON Web Key Set with RSA or EC signing keys."
+    reads = ("discovery",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         if ctx.issuer and ctx.issuer.discovery is not None and ctx.issuer.jwks_error:
