@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from botocore.config import Config
@@ -111,12 +111,8 @@ def _refuse_role_reads(monkeypatch):
     monkeypatch.setattr(collect_aws.SnapshotCollector, "_collect_authorization_details", refused)
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "connector-health-scan"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:connector-health-scan"
-    aws_request_id: str = "req-1"
+LAMBDA_CONTEXT = SimpleNamespace(function_name="scan", memory_limit_in_mb=256, aws_request_id="req-1",
+                                 invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:scan")
 
 
 def test_lambda_handler_with_roles_refused_resolves_nothing(backdoor_alerted, config, monkeypatch):
@@ -126,7 +122,7 @@ def test_lambda_handler_with_roles_refused_resolves_nothing(backdoor_alerted, co
 
     scan._config.cache_clear()
     _refuse_role_reads(monkeypatch)
-    out = scan.handler({"id": "evt-blind", "source": "aws.events"}, FakeContext())
+    out = scan.handler({"id": "evt-blind", "source": "aws.events"}, LAMBDA_CONTEXT)
     assert out["run_id"] == "evt-blind"
     alerts = backdoor_alerted.read_alerts()
     assert any("MONITOR_ACCESS_DENIED" in a["body"] for a in alerts) and not _resolved(alerts)
