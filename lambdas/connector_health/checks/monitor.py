@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
+from ..collect.aws import AccountSnapshot
+from ..config import Config, Connector
 from ..findings import Finding
 from .base import Check, CheckContext
-from .registry import register
+from .registry import get_check, register
 
 ACCOUNT_WIDE = "*"  # the connector field of findings that concern every connector of the account
 
@@ -112,3 +115,27 @@ class MonitorConfigError(Check):
                     f"connector:{conn.name}",
                     f"Role {role.name} is in another partition than the scanned account ({ctx.snapshot.partition}).",
                 )
+
+
+def account_context(config: Config, account_id: str, partition: str = "aws") -> CheckContext:
+    """A context for account-wide findings made outside a scan (hub refusals, state writes)."""
+    conn = Connector(name=ACCOUNT_WIDE, preset=None, issuer="", needed_audiences=(), accepted_audiences=frozenset(),
+                     roles=(), customer_tenant_id=None, caller={}, severities={}, stack_name=None)
+    return CheckContext(config=config, connector=conn, snapshot=AccountSnapshot(account_id=account_id, partition=partition),
+                        issuer=None, now=dt.datetime.now(dt.timezone.utc))
+
+
+def state_problem_finding(config: Config, account_id: str, partition: str, problem) -> Finding:
+    """MONITOR_CHECK_ERROR for a state write that did not fit DynamoDB (a `state.store.StateProblem`): the run
+    went on, and this finding keeps it from going unnoticed."""
+    return get_check("MONITOR_CHECK_ERROR").finding(
+        account_context(config, account_id, partition),
+        f"state:{problem.connector}/{problem.item.split('#')[0]}",
+        f"The state item {problem.item} of connector {problem.connector} did not fit DynamoDB's 400 KB item limit "
+        f"({problem.size:,} bytes): {problem.outcome}. The run itself completed.",
+        remediation=("Nothing is lost for alerting: findings are still alerted and resolved. If it persists, the "
+                     "evidence of this connector is unusually large (e.g. a role with thousands of inline policy "
+                     "lines); report it with the monitor's log attached."),
+        details={"action": problem.action, "code": "ItemTooLarge", "item": problem.item.split("#")[0],
+                 "connector": problem.connector},
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..bounds import clip
 from ..collect.aws import OidcProvider, provider_key
 from ..findings import Finding, Severity
 from .base import Check, CheckContext, provider_arn
@@ -237,11 +238,14 @@ class ProviderIssuerMismatch(Check):
         declared = ctx.issuer.discovered_issuer
         if declared == ctx.connector.issuer:
             return
+        # The declared issuer comes from the issuer's document: bounded before it reaches state and alerts.
+        shown = clip(declared, 512) if isinstance(declared, str) else declared
         yield self.finding(
             ctx,
             provider_arn(ctx),
-            f"{ctx.issuer.discovery_url} declares issuer {declared!r}, not {ctx.connector.issuer!r}.",
-            details={"expected": ctx.connector.issuer, "declared": declared},
+            f"{ctx.issuer.discovery_url} declares issuer {shown!r}, not {ctx.connector.issuer!r}.",
+            details={"expected": ctx.connector.issuer, "declared": shown}
+            | ({"declared_length": len(declared)} if isinstance(declared, str) and shown != declared else {}),
         )
 
 

@@ -32,7 +32,13 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from OpenSSL import SSL
 from urllib3.exceptions import InsecureRequestWarning
 
+from ..bounds import clip
 from ..config import IssuerInspection
+
+# What the report keeps of an issuer's key ids (they reach the baseline and findings): real issuers publish a
+# handful of short ids; a JWKS of 30,000 keys or megabyte-long ids must not make a state item outgrow DynamoDB.
+MAX_KEY_IDS = 100
+MAX_KID_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,8 @@ class IssuerReport:
     discovery_error: str | None = None
     jwks_uri: str | None = None
     jwks_error: str | None = None
-    key_ids: list[str] = field(default_factory=list)
+    key_ids: list[str] = field(default_factory=list)  # at most MAX_KEY_IDS, each at most MAX_KID_CHARS
+    key_count: int = 0  # usable signing keys in the JWKS
     hosts: list[HostTls] = field(default_factory=list)  # discovery host first, then the JWKS host if different
 
     @property
@@ -204,11 +211,13 @@ class IssuerInspector:
                 jwt.PyJWK(key)
             except Exception:  # noqa: BLE001 - a malformed key is simply not usable
                 continue
-            usable.append(str(key.get("kid", "")))
+            usable.append(clip(key.get("kid", ""), MAX_KID_CHARS))
         if not usable:
             report.jwks_error = f"the JWKS holds {len(keys)} key(s) but no usable RSA/EC signing key"
             return
-        report.key_ids = sorted(usable)
+        # Bounded before they reach state (baseline, PROVIDER_JWKS_ROTATED): real issuers publish a handful.
+        report.key_count = len(usable)
+        report.key_ids = sorted(set(usable))[:MAX_KEY_IDS]
 
     def _fetch_json(self, url: str, tls: HostTls, pinned: set[str]) -> Any:
         timeout = self.settings.timeout_seconds

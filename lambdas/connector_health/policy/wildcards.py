@@ -481,7 +481,8 @@ class WildcardSet:
     under its service, so ``ec2:Describe*`` is only tried for ``ec2:`` actions.
     """
 
-    __slots__ = ("patterns", "matches_all", "exact", "prefixes", "by_service", "general", "split_service")
+    __slots__ = ("patterns", "matches_all", "exact", "prefixes", "by_service", "general", "split_service",
+                 "_anywhere")
 
     def __init__(self, patterns: Iterable[str], *, ignore_case: bool = False, split_service: bool = False,
                  variables: bool = False) -> None:
@@ -509,26 +510,32 @@ class WildcardSet:
         self.prefixes = {s: tuple(p) for s, p in prefixes.items()}
         self.by_service = {s: tuple(p) for s, p in general.items() if s is not None}
         self.general = tuple(general.get(None, ()))
+        self._anywhere = self.prefixes.pop(None, ())  # ``prefix*`` patterns tried on the whole name
 
     def match(self, value: str, keys: Mapping[str, Any] | None = None) -> bool | None:
         """Whether some pattern matches the literal name `value` (lower-cased already for case-insensitive sets);
         None when none surely does but one depends on an unresolvable policy variable."""
         if self.matches_all or value in self.exact:
             return True
-        candidates: list[tuple[str | None, str]] = [(None, value)]
-        if self.split_service and ":" in value:
-            service, _, name = value.partition(":")
-            candidates.append((service, name))
+        if self._anywhere and value.startswith(self._anywhere):
+            return True
         undecided = False
-        for service, name in candidates:
-            prefixes = self.prefixes.get(service)
-            if prefixes is not None and name.startswith(prefixes):
+        for pattern in self.general:
+            found = pattern.match(value, keys)
+            if found:
                 return True
-            for pattern in (self.general if service is None else self.by_service.get(service, ())):
-                found = pattern.match(name, keys)
-                if found:
+            undecided = undecided or found is None
+        if self.split_service:
+            service, colon, name = value.partition(":")
+            if colon:
+                prefixes = self.prefixes.get(service)
+                if prefixes and name.startswith(prefixes):
                     return True
-                undecided = undecided or found is None
+                for pattern in self.by_service.get(service, ()):
+                    found = pattern.match(name, keys)
+                    if found:
+                        return True
+                    undecided = undecided or found is None
         return None if undecided else False
 
     def covers(self, query: str, keys: Mapping[str, Any] | None = None) -> bool | None:
