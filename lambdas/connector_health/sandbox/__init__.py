@@ -198,6 +198,8 @@ class Sandbox:
                 "timeout_seconds": self.issuer_timeout,
                 # The sandbox root stands for a public CA (as Microsoft's chain is); see README "Sandbox".
                 "public_ca_bundle": str(self.pki.ca_bundle_path),
+                # The local issuer listens on loopback, which the monitor otherwise refuses to contact.
+                "allow_private_addresses": True,
             },
             "state": {"table_name": self.seeded.get("state_table"), "topic_arn": self.seeded.get("alert_topic_arn")},
             "connectors": [
