@@ -80,13 +80,11 @@ def address_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     "multicast", "reserved" or "non-global" (e.g. the shared address space 100.64.0.0/10)."""
     if isinstance(ip, ipaddress.IPv6Address):
         inner = _embedded_ipv4(ip)
-        if inner is not None:
-            kind = address_kind(inner)
-            if kind != "public":
-                return kind
+        if inner is not None:  # the IPv4 address the packets end up at decides
+            return address_kind(inner)
     for kind, test in (("unspecified", "is_unspecified"), ("loopback", "is_loopback"),
-                       ("link-local", "is_link_local"), ("multicast", "is_multicast"), ("private", "is_private"),
-                       ("reserved", "is_reserved")):
+                       ("link-local", "is_link_local"), ("multicast", "is_multicast"), ("reserved", "is_reserved"),
+                       ("private", "is_private")):
         if getattr(ip, test):
             return kind
     return "public" if ip.is_global else "non-global"

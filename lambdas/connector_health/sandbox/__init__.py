@@ -139,6 +139,10 @@ class Sandbox:
         issuer.discovery_override = None
         issuer.trickle_seconds = 0.0
         issuer.token_error = None
+        issuer.redirects = {}
+        issuer.jwks_uri_override = None
+        issuer.log.clear()
+        issuer.stop_plain_http()
         issuer.clients[self.token_client_id] = self.token_client_secret
         if self.sts:
             self.sts.reset()
