@@ -22,8 +22,9 @@ Algorithms (no regular expressions, so nothing to backtrack on hostile patterns 
 
 * pattern against a value: a pattern of literals and ``*`` is cut at the stars into segments; the first must be a
   prefix, the last a suffix, the others are found left to right with `str.find` (the leftmost occurrence of each
-  segment is always the right choice, so nothing is ever retried). A pattern with ``?`` runs a bit-parallel
-  dynamic programme over the value's positions: one big-integer shift-and-mask per pattern character.
+  segment is always the right choice, so nothing is ever retried). A pattern of literals and ``?`` is one pass;
+  one with both ``?`` and ``*`` runs a bit-parallel dynamic programme over the value's positions: one big-integer
+  shift-and-mask per pattern character.
 * pattern against pattern (`Wildcard.covers`: every name the query matches is matched; `Wildcard.overlaps`: some
   name is matched by both): the same programme over the query's positions (the product of the two patterns'
   automata), O(len(pattern) × len(query) / word size).
@@ -266,9 +267,24 @@ def _match_bits(tokens: tuple[Any, ...], value: str) -> bool:
     return bool(row & 1)
 
 
+def _match_fixed(tokens: tuple[Any, ...], value: str) -> bool:
+    """A pattern of literals and ``?`` only: one pass over the value."""
+    i = 0
+    for token in tokens:
+        if token is ANY:
+            i += 1
+        elif not value.startswith(token, i):
+            return False
+        else:
+            i += len(token)
+    return i == len(value)
+
+
 def _match_tokens(tokens: tuple[Any, ...], value: str) -> bool:
     if any(token is ANY for token in tokens):
-        return _match_bits(tokens, value)
+        if any(token is STAR for token in tokens):
+            return _match_bits(tokens, value)
+        return _match_fixed(tokens, value)
     return _match_segments(_segments(tokens), value)
 
 
@@ -387,6 +403,8 @@ class Wildcard:
             return value == self.literal
         if self._segments is not None:
             return _match_segments(self._segments, value)
+        if not self.has_variables:
+            return _match_tokens(self.tokens, value)
         tokens, resolved = self._tokens_for(keys)
         if not _match_tokens(tokens, value):
             return False  # not even with `*` in place of the unresolved variables
