@@ -133,6 +133,8 @@ class IssuerInspector:
         self.settings = settings or IssuerInspection()
         self.bundle = self.settings.public_ca_bundle or certifi.where()
         self._tls: dict[tuple[str, int], Future[HostTls]] = {}
+        # One fetch per document and run too (hub mode inspects the same issuer for every account).
+        self._documents: dict[tuple[str, frozenset[str]], Future[Any]] = {}
         self._lock = threading.Lock()
         self.handshakes = 0
 
@@ -158,19 +160,22 @@ class IssuerInspector:
     def host_tls(self, host: str, port: int) -> HostTls:
         """The TLS chain `host:port` sends (one handshake per host and run, shared by every caller), and whether it
         verifies against the trust store."""
-        key = (host, port)
-        with self._lock:
-            fut = self._tls.get(key)
-            owner = fut is None
-            if owner:
-                fut = Future()
-                self._tls[key] = fut
+        future, owner = self._shared(self._tls, (host, port))
         if owner:
             try:
-                fut.set_result(self._handshake(host, port))
+                future.set_result(self._handshake(host, port))
             except Exception as exc:  # noqa: BLE001
-                fut.set_result(HostTls(host, port, error=f"{exc.__class__.__name__}: {exc}"))
-        return fut.result()
+                future.set_result(HostTls(host, port, error=f"{exc.__class__.__name__}: {exc}"))
+        return future.result()
+
+    def _shared(self, table: dict[Any, Future[Any]], key: Any) -> tuple[Future[Any], bool]:
+        """The future for `key`, and whether the caller owns it (must compute it) or waits for the owner."""
+        with self._lock:
+            future = table.get(key)
+            if future is None:
+                future = table[key] = Future()
+                return future, True
+            return future, False
 
     # ---------------------------------------------------------------- internals
     def _inspect(self, report: IssuerReport, pinned: set[str]) -> None:
@@ -226,7 +231,16 @@ class IssuerInspector:
         handshake saw; at most `MAX_REDIRECTS` redirects, each to https and to the same kind of address (public or
         internal) as the first host, to another host only if its chain verifies against the trust store; the whole
         of it (DNS, connections, redirects, body) within twice the timeout. `tls`: the host's `host_tls` (looked up
-        when not given). Raises FetchError with a one-line reason."""
+        when not given). Fetched once per inspector (one run) and URL. Raises FetchError with a one-line reason."""
+        future, owner = self._shared(self._documents, (url, frozenset(p.lower() for p in pinned)))
+        if owner:
+            try:
+                future.set_result(self._fetch_json(url, tls, pinned))
+            except Exception as exc:  # noqa: BLE001 - FetchError, or a bug reported as a failed fetch
+                future.set_exception(exc if isinstance(exc, FetchError) else FetchError(f"GET {url}: {exc!r}"))
+        return future.result()
+
+    def _fetch_json(self, url: str, tls: HostTls | None, pinned: set[str] | frozenset[str]) -> Any:
         timeout = self.settings.timeout_seconds
         deadline = time.monotonic() + timeout * 2
         host, port = host_port(url)
