@@ -64,7 +64,7 @@ class EntraClientCredentials(_Strict):
     secret_arn: str | None = None
     secret_env: str | None = None
     # Token endpoint base; the default is Microsoft's. The sandbox points it at the local issuer.
-    authority: str = "https://login.microsoftonline.com"
+    authority: str = Field(default="https://login.microsoftonline.com", pattern=r"^https://[^/?#@\s]+(/[^?#\s]*)?$")
 
     @model_validator(mode="after")
     def _one_secret(self) -> "EntraClientCredentials":
@@ -210,6 +210,9 @@ class IssuerInspection(_Strict):
     # The trust store that stands for "AWS's library of trusted root CAs"; default: certifi's bundle.
     public_ca_bundle: str | None = None
     max_workers: int = Field(default=8, ge=1, le=64)
+    # Issuers, JWKS hosts and token endpoints on loopback, link-local, private or reserved addresses are refused
+    # (an issuer must not steer the monitor onto internal services); true only for local and test issuers.
+    allow_private_addresses: bool = False
 
     @model_validator(mode="after")
     def _windows(self) -> "IssuerInspection":

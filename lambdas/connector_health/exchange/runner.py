@@ -34,7 +34,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..collect.aws import AccountSnapshot, OidcProvider, ReadError
-from ..collect.issuer import FetchError, IssuerInspector, IssuerReport, _host_port
+from ..collect.issuer import FetchError, IssuerInspector, IssuerReport, host_port
 from ..config import Config, Connector
 from .classify import PROBE_CHECK, PROVIDER_WIDE, REAL_CHECK, STAGE_OF, Outcome, classify, stage_index
 from .preflight import RoleTarget, run_preflight
@@ -191,12 +191,12 @@ def issuer_jwks(inspector: IssuerInspector, report: IssuerReport | None,
         return None, f"discovery failed: {report.discovery_error}"
     if report.jwks_error or not report.jwks_uri:
         return None, f"the JWKS is unusable: {report.jwks_error}"
-    host, port = _host_port(report.jwks_uri)
+    host, port = host_port(report.jwks_uri)
     tls = next((h for h in report.hosts if (h.host, h.port) == (host, port)), None) or inspector.host_tls(host, port)
     pinned = set(provider.thumbprints) if provider else set()
     try:
         # The inspection's own fetch: same TLS rules (trust store, or a pinned private chain), limits, timeouts.
-        document = inspector._fetch_json(report.jwks_uri, tls, pinned)  # noqa: SLF001
+        document = inspector.fetch_json(report.jwks_uri, tls, pinned)
     except FetchError as exc:
         return None, str(exc)
     if not isinstance(document, dict):
@@ -383,7 +383,8 @@ class ExchangeRunner:
     def _real_exchange(self, conn: Connector) -> list[RealExchangeResult]:
         settings = self.config.issuer_inspection
         fetched: TokenResult = fetch_token(conn.token_source, session=self.secrets_session,
-                                           ca_bundle=settings.public_ca_bundle, timeout=settings.timeout_seconds)
+                                           ca_bundle=settings.public_ca_bundle, timeout=settings.timeout_seconds,
+                                           allow_private=settings.allow_private_addresses)
         base = dict(connector=conn.name, source=fetched.source)
         if not fetched.ok:
             return [RealExchangeResult(**base, stage="token-source", check_id="EXCHANGE_TOKEN_SOURCE_FAILED",

@@ -141,6 +141,10 @@ class Sandbox:
         issuer.discovery_override = None
         issuer.trickle_seconds = 0.0
         issuer.token_error = None
+        issuer.redirects = {}
+        issuer.jwks_uri_override = None
+        issuer.log.clear()
+        issuer.stop_plain_http()
         issuer.clients[self.token_client_id] = self.token_client_secret
         if self.sts:
             self.sts.reset()
@@ -214,6 +218,8 @@ class Sandbox:
                 "timeout_seconds": self.issuer_timeout,
                 # The sandbox root stands for a public CA (as Microsoft's chain is); see README "Sandbox".
                 "public_ca_bundle": str(self.pki.ca_bundle_path),
+                # The local issuer listens on loopback, which the monitor otherwise refuses to contact.
+                "allow_private_addresses": True,
             },
             "state": {"table_name": self.seeded.get("state_table"), "topic_arn": self.seeded.get("alert_topic_arn")},
             # The stand-in records each call at once: no CloudTrail delivery delay to wait for.

@@ -525,7 +525,8 @@ class StsStandIn:
         return None
 
     def _jwks(self, iss: str, thumbprints: list[str]) -> dict[str, Any]:
-        inspector = IssuerInspector(IssuerInspection(timeout_seconds=self.idp_timeout, public_ca_bundle=self.ca_bundle))
+        inspector = IssuerInspector(IssuerInspection(timeout_seconds=self.idp_timeout, public_ca_bundle=self.ca_bundle,
+                                                     allow_private_addresses=True))  # the local issuer: loopback
         discovery = self._fetch(inspector, discovery_url_for(iss), thumbprints)
         jwks_uri = discovery.get("jwks_uri") if isinstance(discovery, dict) else None
         if not isinstance(jwks_uri, str) or not jwks_uri.lower().startswith("https://"):
