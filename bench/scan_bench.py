@@ -251,7 +251,7 @@ def run_cli(config_path: Path, fmt: str, env: dict, workdir: Path) -> dict:
             "findings": findings}
 
 
-_IMPORT_LINE = re.compile(r"import time:\s+\d+\s+\|\s+(\d+)\s+\|( *)(\S+)\s*$", re.M)
+_IMPORT_LINE = re.compile(r"import time:\s+\d+\s+\|\s+(\d+)\s+\| ( *)(\S+)\s*$", re.M)
 
 
 def cold_import(code: Path, statement: str, samples: int = 5) -> float:

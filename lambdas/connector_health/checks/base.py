@@ -91,12 +91,10 @@ def connector_roles(connector: Connector, snapshot: AccountSnapshot, provider_ar
     (`others`: by name, by its preset's role-name pattern, or because the policy names only that connector's
     audiences; e.g. Sentinel's `OIDC_*` roles on Defender's issuer). Trust checks and the baseline read this set."""
     names = {r.name for r in connector.roles if r.name in snapshot.roles}
-    for role in snapshot.roles.values():
+    for role in snapshot.roles_trusting(provider_arn):
         if role.name in names:
             continue
         doc = snapshot.trust_document(role)
-        if not any(provider_arn in ((s.principals or {}).get("Federated") or ()) for s in doc.all_statements):
-            continue
         strongest_other = max((_claim(other, role.name, doc) for other in others), default=0)
         if strongest_other == 0 or _claim(connector, role.name, doc) >= strongest_other:
             names.add(role.name)

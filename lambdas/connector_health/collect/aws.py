@@ -54,6 +54,9 @@ class ManagedPolicy:
     default_version_id: str
     document: Any  # parsed JSON (dict) or whatever IAM returned
     aws_managed: bool
+    # The default version as IAM sent it (URL-decoded): the evaluator parses it once per process whatever account
+    # carries it (`parse_policy_once`).
+    document_text: str | None = None
 
 
 @dataclass
@@ -113,20 +116,38 @@ class AccountSnapshot:
     roles_complete: bool = False
     providers_complete: bool = False
     api_calls: dict[str, int] = field(default_factory=dict)
+    # What is derived from the snapshot once and shared by every check and connector (parsed trust documents, the
+    # policy library, each role's permissions): it lives exactly as long as the snapshot.
+    caches: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def role(self, name: str) -> Role | None:
         return self.roles.get(name)
 
     def trust_document(self, role: Role):
-        """The role's parsed trust policy, parsed once per snapshot (every connector's checks ask for it)."""
-        from ..policy import parse_policy
+        """The role's parsed trust policy (every connector's checks ask for it): parsed once per text and process,
+        so roles with the same trust policy share the parsed statements."""
+        from ..policy import parse_policy_once
 
-        cache = self.__dict__.setdefault("_trust_documents", {})
+        cache = self.caches.setdefault("trust_documents", {})
         doc = cache.get(role.name)
         if doc is None:
-            doc = cache[role.name] = parse_policy(role.trust_policy_text or role.trust_policy, source=role.arn,
-                                                  require_principal=True)
+            doc = cache[role.name] = parse_policy_once(role.trust_policy_text or role.trust_policy, source=role.arn,
+                                                       require_principal=True)
         return doc
+
+    def roles_trusting(self, federated: str) -> list[Role]:
+        """The roles whose trust policy names `federated` (a provider ARN) as a Federated principal in any statement,
+        valid or not, in the snapshot's order. Indexed once per snapshot: every connector asks."""
+        index = self.caches.get("roles_by_federated")
+        if index is None:
+            index = {}
+            for role in self.roles.values():
+                named = {value for statement in self.trust_document(role).all_statements
+                         for value in ((statement.principals or {}).get("Federated") or ())}
+                for value in named:
+                    index.setdefault(value, []).append(role)
+            self.caches["roles_by_federated"] = index
+        return index.get(federated, [])
 
     def provider_for(self, issuer_url: str) -> OidcProvider | None:
         key = provider_key(issuer_url)
@@ -229,10 +250,11 @@ class SnapshotCollector:
     @staticmethod
     def _policy(item: dict[str, Any]) -> ManagedPolicy | None:
         default = item.get("DefaultVersionId")
-        document = None
+        document = text = None
         for version in item.get("PolicyVersionList", []):
             if version.get("IsDefaultVersion") or version.get("VersionId") == default:
                 document = _decode_policy(version.get("Document"))
+                text = _policy_text(version.get("Document"))
                 break
         arn = item.get("Arn", "")
         return ManagedPolicy(
@@ -241,6 +263,7 @@ class SnapshotCollector:
             default_version_id=default or "",
             document=document,
             aws_managed=":aws:policy/" in arn,
+            document_text=text,
         )
 
     def _collect_providers(self, snap: AccountSnapshot) -> None:

@@ -496,17 +496,20 @@ class WildcardSet:
 
     Literal names go into a set and ``prefix*`` patterns into one tuple (a single `str.startswith` call); the rest
     stay `Wildcard` objects. With ``split_service`` (actions) a pattern whose service part is literal is filed
-    under its service, so ``ec2:Describe*`` is only tried for ``ec2:`` actions.
+    under its service, so ``ec2:Describe*`` is only tried for ``ec2:`` actions, and a query pattern with a literal
+    service (``aws-portal:*``) is compared with that service's patterns and those whose service part holds a
+    wildcard, never with the others: no name starts with both ``ec2:`` and ``aws-portal:``.
     """
 
     __slots__ = ("patterns", "matches_all", "exact", "prefixes", "by_service", "general", "split_service",
-                 "_anywhere")
+                 "ignore_case", "_anywhere", "_patterns_by_service", "_service_wild")
 
     def __init__(self, patterns: Iterable[str], *, ignore_case: bool = False, split_service: bool = False,
                  variables: bool = False) -> None:
         compiled = [compile_wildcard(p, ignore_case=ignore_case, variables=variables) for p in patterns]
         self.patterns = tuple(compiled)
         self.split_service = split_service
+        self.ignore_case = ignore_case
         self.matches_all = any(p.matches_all for p in compiled)
         exact: set[str] = set()
         prefixes: dict[str | None, list[str]] = {}
@@ -529,6 +532,14 @@ class WildcardSet:
         self.by_service = {s: tuple(p) for s, p in general.items() if s is not None}
         self.general = tuple(general.get(None, ()))
         self._anywhere = self.prefixes.pop(None, ())  # ``prefix*`` patterns tried on the whole name
+        # For pattern-against-pattern questions: every pattern under its literal service, the others apart.
+        by_service_full: dict[str, list[Wildcard]] = {}
+        service_wild: list[Wildcard] = []
+        for pattern in compiled if split_service else ():
+            service = _literal_service(pattern.tokens)
+            (by_service_full.setdefault(service, []) if service is not None else service_wild).append(pattern)
+        self._patterns_by_service = {s: tuple(p) for s, p in by_service_full.items()}
+        self._service_wild = tuple(service_wild)
 
     def match(self, value: str, keys: Mapping[str, Any] | None = None) -> bool | None:
         """Whether some pattern matches the literal name `value` (lower-cased already for case-insensitive sets);
@@ -558,11 +569,29 @@ class WildcardSet:
 
     def covers(self, query: str, keys: Mapping[str, Any] | None = None) -> bool | None:
         """Some one pattern covers every name the query pattern matches."""
-        return True if self.matches_all else _any3(p.covers(query, keys) for p in self.patterns)
+        return True if self.matches_all else _any3(p.covers(query, keys) for p in self._relevant(query))
 
     def overlaps(self, query: str, keys: Mapping[str, Any] | None = None) -> bool | None:
         """Some pattern and the query pattern match a common name."""
-        return True if self.matches_all else _any3(p.overlaps(query, keys) for p in self.patterns)
+        return True if self.matches_all else _any3(p.overlaps(query, keys) for p in self._relevant(query))
+
+    def _relevant(self, query: str) -> Iterable[Wildcard]:
+        """The patterns that may share a name with the query pattern (all of them unless both sides name a service
+        literally: then only that service's and those whose service part holds a wildcard)."""
+        if not self.split_service:
+            return self.patterns
+        service, colon, _ = (query.lower() if self.ignore_case else query).partition(":")
+        if not colon or "*" in service or "?" in service:
+            return self.patterns
+        return self._patterns_by_service.get(service, ()) + self._service_wild
+
+
+def _literal_service(tokens: tuple[Any, ...]) -> str | None:
+    """The service part of an action pattern whose names all start with ``service:`` (its first token is literal
+    text holding the colon); None when a wildcard comes first."""
+    if tokens and isinstance(tokens[0], str) and ":" in tokens[0]:
+        return tokens[0].partition(":")[0]
+    return None
 
 
 def _any3(results: Iterable[bool | None]) -> bool | None:
