@@ -125,7 +125,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _check_org(args, config)
 
     from .engine import scan_account
-    from .output import exit_status, findings_json, render_table
+    from .output import exit_status, render_table, write_findings_json
 
     if args.format == "table" and sys.stderr.isatty():
         from rich.console import Console
@@ -138,7 +138,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if unread:
         return _fail(f"cannot read the account, nothing was checked: {unread}")
     if args.format == "json":
-        print(findings_json(result.findings, result.summary()))
+        write_findings_json(result.findings, result.summary())
     else:
         render_table(result.findings, result.summary())
     return exit_status(result.findings, args.fail_on)

@@ -64,13 +64,13 @@ def trust_analysis(ctx: CheckContext) -> dict[str, list[tuple[str, TrustIssue]]]
 
 # Verdicts by content: the same trust policy text judged against the same target (provider ARN, audiences, legitimate
 # caller, profile: account-specific values included) gives the same issues, whichever role carries it.
-_VERDICTS: BoundedCache[tuple[TrustIssue, ...]] = BoundedCache("trust-verdicts", 4096)
+_VERDICTS: BoundedCache[tuple[TrustIssue, ...]] = BoundedCache("trust-verdicts", 2048)
 
 
 def _analyze(document: PolicyDocument, target: TrustTarget) -> list[TrustIssue]:
     if not isinstance(document.raw, str):
         return analyze_trust(document, [target])
-    key = (content_digest(document.raw), repr(target))
+    key = content_digest(document.raw, repr(target))
     issues = _VERDICTS.get_or_compute(key, lambda: tuple(analyze_trust(document, [target])))
     return [dataclasses.replace(issue, details=copy.deepcopy(issue.details)) for issue in issues]
 

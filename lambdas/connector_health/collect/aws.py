@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,16 +66,58 @@ class AttachedPolicy:
     arn: str
 
 
+class _AsSent:
+    """Policy documents as IAM sent them, and how to decode them."""
+
+    __slots__ = ("raw", "decode")
+
+    def __init__(self, raw: Any, decode: Callable[[Any], Any]) -> None:
+        self.raw, self.decode = raw, decode
+
+
+def _decode_each(raw: dict[str, Any]) -> dict[str, Any]:
+    return {name: _decode_policy(value) for name, value in raw.items()}
+
+
+_NO_POLICIES = _AsSent({}, _decode_each)
+
+
+class _DecodedWhenRead:
+    """A dataclass field that may be given IAM's text (`_AsSent`) and decodes it the first time it is read: most
+    roles' trust and inline policies are only ever parsed by the evaluator from the text, or not at all, so the
+    collector keeps no decoded copy of 5,000 documents it may never need. `default`: what a Role built without
+    the field gets (decoded per Role, never shared)."""
+
+    def __init__(self, default: _AsSent | None = None) -> None:
+        self.default = default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.slot = name, f"_{name}"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            if self.default is None:
+                raise AttributeError(self.name)  # no default: the field stays required
+            return self.default
+        value = obj.__dict__[self.slot]
+        if isinstance(value, _AsSent):
+            value = obj.__dict__[self.slot] = value.decode(value.raw)
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value
+
+
 @dataclass
 class Role:
     name: str
     arn: str
     path: str
-    trust_policy: Any  # parsed JSON (dict), or the text if it could not be decoded
+    trust_policy: Any = _DecodedWhenRead()  # parsed JSON (dict), or the text if it could not be decoded
     # The document as IAM sent it (URL-decoded): TRUST_DUPLICATE_KEY reads it, because a JSON parser keeps only
     # one of two equal keys.
     trust_policy_text: str | None = None
-    inline_policies: dict[str, Any] = field(default_factory=dict)
+    inline_policies: dict[str, Any] = _DecodedWhenRead(_NO_POLICIES)  # name -> parsed JSON, as trust_policy
     attached_policies: list[AttachedPolicy] = field(default_factory=list)
     boundary_arn: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
@@ -234,11 +277,10 @@ class SnapshotCollector:
             name=item["RoleName"],
             arn=item["Arn"],
             path=item.get("Path", "/"),
-            trust_policy=_decode_policy(item.get("AssumeRolePolicyDocument")),
+            trust_policy=_AsSent(item.get("AssumeRolePolicyDocument"), _decode_policy),
             trust_policy_text=_policy_text(item.get("AssumeRolePolicyDocument")),
-            inline_policies={
-                p.get("PolicyName", "?"): _decode_policy(p.get("PolicyDocument")) for p in item.get("RolePolicyList", [])
-            },
+            inline_policies=_AsSent({p.get("PolicyName", "?"): p.get("PolicyDocument")
+                                     for p in item.get("RolePolicyList", [])}, _decode_each),
             attached_policies=[
                 AttachedPolicy(p.get("PolicyName", "?"), p.get("PolicyArn", "")) for p in item.get("AttachedManagedPolicies", [])
             ],
