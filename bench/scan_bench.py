@@ -3,10 +3,13 @@
     .venv/bin/python bench/scan_bench.py [--roles 20 1000 5000] [--runs 5] [--providers 5] [--profile 25]
                                          [--clean] [--naive] [--table] [--code DIR] [--json FILE]
 
-Processes: the sandbox (moto server, the local TLS issuer, the STS stand-in) runs in the background
-(`sandbox.daemon`); the P-1 extra issuers run in a second helper process (same chain files, so their chains verify
-and their thumbprint is the sandbox's). Every measurement runs in a fresh child process, so its time includes the
-imports and the caches start empty, and its peak RSS is the monitor's own (nothing of seeding or of earlier sizes).
+Processes: the sandbox (moto server, the local TLS issuer, the STS stand-in) runs in this process's threads; the
+P-1 extra issuers run in a helper process (same chain files, so their chains verify and their thumbprint is the
+sandbox's). Every measurement runs in a fresh child process, so its time includes the imports and the caches start
+empty, and its peak RSS is the monitor's own (nothing of the sandbox, of seeding or of earlier sizes). Before each
+measurement the emulated CloudTrail is put back as seeded (the Defender connector's one recent call): otherwise the
+probes of every earlier run pile up in the window `check` reads, and each further page of LookupEvents adds the
+quota's pause (0.56 s, see README "Live exchanges") to whatever run comes later.
 
 Seed, per size N: N roles spread round-robin over the P providers, each with an inline policy, every tenth with a
 shared customer-managed policy attached. By default every role carries a trust-policy flaw, so that every role has
@@ -146,6 +149,16 @@ def bench_config(base: dict, issuers: list[str]) -> dict:
         config["connectors"].append({"name": f"bench-{i}", "preset": "generic", "issuer": url, "audiences": ["bench-aud"],
                                      "roles": [{"name": f"bench-role-{i:05d}", "audience": "bench-aud"}]})
     return config
+
+
+def fresh_trail(sandbox) -> None:
+    """The emulated CloudTrail as seeded: the Defender connector's one recent call, nothing of earlier runs."""
+    from connector_health.sandbox.account import defender_history
+
+    seeded = sandbox.seeded
+    sandbox.sts.trail.reset()
+    sandbox.sts.trail.record(defender_history(seeded["account"], seeded["provider_arn"], seeded["roles"],
+                                              sandbox.issuer.url, sandbox.sts.trail_region, sandbox.token_client_id))
 
 
 # ---------------------------------------------------------------------------------------------- children
@@ -349,10 +362,11 @@ def main() -> None:
     import boto3
     import yaml
 
-    from connector_health.sandbox import daemon
+    from connector_health.sandbox import Sandbox
 
     workdir = Path(tempfile.mkdtemp(prefix="connector-health-bench-"))
-    env = daemon.up(workdir / "sandbox")
+    sandbox = Sandbox(workdir / "sandbox").start()
+    env = sandbox.env()
     os.environ.update(env)
     issuers_proc = None
     try:
@@ -382,11 +396,15 @@ def main() -> None:
             seeded = n
             row: dict = {"scans": [], "cli_json": [], "cli_table": []}
             for _ in range(args.runs):  # interleaved, so that a burst of load touches every kind alike
+                fresh_trail(sandbox)
                 row["scans"].append(run_measure(config_path, "scan", cenv))
+                fresh_trail(sandbox)
                 row["cli_json"].append(run_cli(config_path, "json", cenv, workdir))
                 if args.table:
+                    fresh_trail(sandbox)
                     row["cli_table"].append(run_cli(config_path, "table", cenv, workdir))
             if args.profile:
+                fresh_trail(sandbox)
                 row["profile"] = run_measure(config_path, "profile", cenv)
             if args.naive:
                 row["naive"] = run_measure(config_path, "naive", cenv)
@@ -401,7 +419,7 @@ def main() -> None:
         if issuers_proc:
             issuers_proc.terminate()
             issuers_proc.wait(10)
-        daemon.down(workdir / "sandbox")
+        sandbox.stop()
     report(args, rows, imports, (load_before, os.getloadavg()))
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "imports": imports, "code": str(args.code)}, indent=1))

@@ -8,6 +8,7 @@ them stay silent instead of reporting e.g. a provider as missing when it merely 
 
 from __future__ import annotations
 
+import datetime
 import json
 import urllib.parse
 from collections.abc import Callable
@@ -18,7 +19,9 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.handlers import json_decode_policies
-from botocore.parsers import ResponseParserError
+from botocore.parsers import ResponseParserError, ResponseParserFactory
+from botocore.utils import parse_timestamp
+from dateutil.tz import tzutc
 
 ACCESS_DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "UnrecognizedClientException"}
@@ -214,6 +217,29 @@ def _decode_policy(value: Any) -> Any:
     return value
 
 
+def parse_iso_timestamp(value: Any) -> datetime.datetime:
+    """botocore's `parse_timestamp`, except that the form IAM answers with (``2024-01-02T03:04:05Z``, fractions
+    optional) is read by `datetime.fromisoformat` instead of dateutil's general parser, which took a third of the
+    XML parse of a 1,000-role GetAccountAuthorizationDetails answer. The same instant, at offset 0, either way."""
+    if isinstance(value, str) and value.endswith("Z") and "T" in value:
+        try:
+            return datetime.datetime.fromisoformat(value[:-1]).replace(tzinfo=tzutc())
+        except ValueError:
+            pass
+    return parse_timestamp(value)
+
+
+def _read_iso_timestamps_directly(client: Any) -> None:
+    """Give this client alone a response parser that uses `parse_iso_timestamp` (the session's other clients keep
+    botocore's). botocore has no public setting for it: if its endpoint stops exposing the parser factory, the
+    client keeps the default parser, as slow and as right as before."""
+    endpoint = getattr(client, "_endpoint", None)
+    if endpoint is not None and hasattr(endpoint, "_response_parser_factory"):
+        factory = ResponseParserFactory()
+        factory.set_parser_defaults(timestamp_parser=parse_iso_timestamp)
+        endpoint._response_parser_factory = factory
+
+
 def _error_of(exc: Exception, action: str, resource: str = "*") -> ReadError:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
@@ -230,6 +256,7 @@ class SnapshotCollector:
         self._iam = self.session.client("iam", region_name=region, config=BOTO_CONFIG)
         # Keep policy documents as text (botocore would json-decode them and silently merge duplicate keys).
         self._iam.meta.events.unregister("after-call.iam", json_decode_policies)
+        _read_iso_timestamps_directly(self._iam)
         self._sts = self.session.client("sts", region_name=region, config=BOTO_CONFIG)
 
     def _count(self, snap: AccountSnapshot, op: str) -> None:

@@ -732,11 +732,12 @@ class _ActionBatch:
     each in the order given, lower-cased, the positions of each lower-cased name, a content digest, and whether all
     are literal."""
 
-    __slots__ = ("names", "lowered", "positions", "digest", "literal")
+    __slots__ = ("names", "lowered", "distinct", "positions", "digest", "literal")
 
     def __init__(self, actions: tuple[Any, ...]) -> None:
         self.names = tuple(dict.fromkeys(_text(action) for action in actions))
         self.lowered = tuple(name.lower() for name in self.names)
+        self.distinct = frozenset(self.lowered)
         self.positions: dict[str, list[int]] = {}
         for i, name in enumerate(self.lowered):
             self.positions.setdefault(name, []).append(i)
@@ -761,13 +762,10 @@ def _batch_candidates(documents: Sequence[PolicyDocument], batch: _ActionBatch) 
                 if statement.not_action:
                     continue  # NotAction "*": applies to no action
                 return None
-            match = compiled.actions.match
+            actions = compiled.actions
             hits = _ACTION_HITS.get_or_compute((statement.actions, batch.digest),
-                                               lambda: frozenset(a for a in batch.lowered if match(a)))
-            if statement.not_action:
-                candidates.update(a for a in batch.lowered if a not in hits)
-            else:
-                candidates |= hits
+                                               lambda: actions.matching(batch.distinct))
+            candidates |= (batch.distinct - hits) if statement.not_action else hits
     return candidates
 
 

@@ -116,6 +116,16 @@ def test_a_compiled_set_matches_like_its_patterns_one_at_a_time(pattern_list, va
 
 
 @SETTINGS
+@given(st.lists(st.text(st.sampled_from(list("abAB:*?$")), max_size=8), min_size=1, max_size=6),
+       st.lists(st.text(st.sampled_from(list("ab:")), max_size=7), max_size=30), st.booleans(), st.booleans())
+def test_a_compiled_set_matches_in_bulk_like_one_value_at_a_time(pattern_list, values, split, ignore_case):
+    compiled = WildcardSet(pattern_list, ignore_case=ignore_case, split_service=split)
+    assert compiled.matching(values) == {v for v in values if compiled.match(v)}
+    assert compiled.matching(values) == {v for v in values
+                                         if any(reference_match(p, v, ignore_case) for p in pattern_list)}
+
+
+@SETTINGS
 @given(st.lists(st.text(st.sampled_from(list("abAB:*?")), max_size=8), min_size=1, max_size=6),
        st.text(st.sampled_from(list("abAB:*?")), max_size=7), st.booleans(), st.booleans())
 def test_a_compiled_set_compares_patterns_like_its_patterns_one_at_a_time(pattern_list, query, split, ignore_case):
