@@ -25,7 +25,7 @@ and the CloudTrail read.
 Measured per N and run (`--runs` fresh children of each kind, interleaved; median and min-max reported):
 - scan phase: `scan_account` in a fresh process (wall and CPU of the process; the imports are reported apart);
 - end-to-end: `connector-health check --format json` (and `--format table` with `--table`) as a fresh process,
-  output to a file: wall, CPU (user+sys of the child, from wait4) and peak RSS;
+  output to a file: wall, CPU (user+sys of the child, from wait4) and peak RSS (the child's VmHWM);
 - once per N: IAM and STS calls by operation (a botocore `before-call` hook: one count per API call, retries not
   counted), TLS handshakes, findings by check, and with `--profile K` the K functions with the most own time of one
   more scan under cProfile (cProfile slows the scan down about 2x; read the shares, not the seconds).
@@ -50,7 +50,6 @@ import json
 import math
 import os
 import re
-import resource
 import signal
 import statistics
 import subprocess
@@ -71,7 +70,17 @@ INLINE = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["s3:GetObject", "ec2:Describe*"], "Resource": "*"}]}
 SHARED_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["cloudtrail:LookupEvents", "logs:Describe*"], "Resource": "*"}]}
-CLI = "import sys; from connector_health.cli import main; sys.exit(main())"
+# The CLI as a fresh process that writes its peak RSS (VmHWM: the peak of this program's own memory; ru_maxrss of a
+# child would also count the pages it shared with this large process between fork and exec) to BENCH_PEAK_FILE.
+CLI = ("import atexit, os, sys; atexit.register(lambda: open(os.environ['BENCH_PEAK_FILE'], 'w').write("
+       "next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])); "
+       "from connector_health.cli import main; sys.exit(main())")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (VmHWM), in MB."""
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
 
 
 # ---------------------------------------------------------------------------------------------- extra issuers
@@ -204,7 +213,7 @@ def measure(config_path: str, mode: str) -> dict:
         "probes": sum(1 for p in (result.stats.get("exchange") or {}).get("probes", [])
                       if p.get("latency_ms") is not None and not p.get("inherited_from")),
         "check_errors": [f.message for f in result.findings if f.check_id.startswith("MONITOR_")],
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb": peak_rss_mb(),
     }
 
 
@@ -249,18 +258,20 @@ def run_measure(config_path: Path, mode: str, env: dict) -> dict:
 
 def run_cli(config_path: Path, fmt: str, env: dict, workdir: Path) -> dict:
     """`connector-health check` as a fresh process: wall, CPU (user+sys) and peak RSS from wait4."""
-    out_path = workdir / f"check.{fmt}"
+    out_path, peak_path = workdir / f"check.{fmt}", workdir / "check.peak"
+    peak_path.unlink(missing_ok=True)
     with open(out_path, "wb") as out, open(workdir / "check.err", "wb") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-c", CLI, "check", "--config", str(config_path), "--format", fmt,
-                                 "--fail-on", "critical"], env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+                                 "--fail-on", "critical"], env=dict(env, BENCH_PEAK_FILE=str(peak_path)),
+                                stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"check exited {proc.returncode}: {(workdir / 'check.err').read_text()[-2000:]}")
     findings = len(json.loads(out_path.read_text())["findings"]) if fmt == "json" else None
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": int(peak_path.read_text()) / 1024,
             "findings": findings}
 
 
@@ -291,8 +302,8 @@ def report(args: argparse.Namespace, rows: list[tuple[int, dict]], imports: dict
            load: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
     print(f"connector-health scan bench: {os.cpu_count()} cores, {args.providers} providers, "
           f"{'flawless roles' if args.clean else 'a trust flaw on every role'}, {args.runs} fresh processes per "
-          f"measure, median (min-max); every check on (TLS inspection, STS probes, CloudTrail); sandbox in separate "
-          f"processes; code: {args.code}")
+          f"measure, median (min-max); every check on (TLS inspection, STS probes, CloudTrail); sandbox outside the "
+          f"measured processes; code: {args.code}")
     print(f"load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load[0])}, "
           f"after: {' '.join(f'{x:.2f}' for x in load[1])}")
     head = (f"{'roles':>6} {'findings':>8} {'scan s':>17} {'scan cpu s':>17} {'check s':>17} {'check cpu s':>17} "

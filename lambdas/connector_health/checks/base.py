@@ -38,7 +38,9 @@ class Check:
     needs: ClassVar[tuple[str, ...]] = ()
     # Parts without which the check still runs but its silence proves nothing (the issuer's hosts, discovery,
     # JWKS, the exchanges, the onboarding stack, the baseline): while one is missing, the check's earlier findings
-    # stay open instead of being resolved. The parts are listed in `engine.PARTS`.
+    # stay open instead of being resolved. The parts are listed in `engine.PARTS`. A check that needs and reads
+    # only "roles" and "providers" runs while the issuers, STS and CloudTrail are still being asked (ctx.issuer is
+    # then None and the extras hold only the baseline): one that reads more must declare it here.
     reads: ClassVar[tuple[str, ...]] = ()
     # "connector": run once per connector; "account": once per scanned account.
     scope: ClassVar[str] = "connector"

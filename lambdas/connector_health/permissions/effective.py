@@ -5,8 +5,9 @@ GetAccountAuthorizationDetails) plus its inline policies; Deny beats Allow acros
 boundary intersects the result (`evaluate_with_boundary`). Service control policies, resource policies and
 session policies are out of scope: nothing here can see them, and the findings say so where it matters.
 
-Each managed policy is parsed once per snapshot, keyed by ARN and default version, and the parsed document
-(with the evaluator's compiled matchers) is shared by every role that attaches it (`PolicyLibrary`).
+Each managed policy is parsed once per process by the text of its default version (`parse_policy_once`: an AWS
+managed policy once, whatever account carries it), and the parsed document (with the evaluator's compiled
+matchers) is shared by every role that attaches it (`PolicyLibrary`).
 
 Conditions. A scan sees no request, so every condition key a role's policies test is marked `UNKNOWN`, except the
 few that are fixed for the role's sessions (`aws:PrincipalAccount`, `aws:PrincipalArn`, `aws:PrincipalType`).

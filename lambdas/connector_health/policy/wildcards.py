@@ -504,7 +504,7 @@ class WildcardSet:
     """
 
     __slots__ = ("texts", "matches_all", "exact", "prefixes", "by_service", "general", "split_service",
-                 "ignore_case", "variables", "_anywhere", "_patterns", "_patterns_by_service", "_service_wild")
+                 "ignore_case", "variables", "_anywhere", "_patterns", "_texts_by_service", "_patterns_by_service")
 
     def __init__(self, patterns: Iterable[str], *, ignore_case: bool = False, split_service: bool = False,
                  variables: bool = False) -> None:
@@ -548,24 +548,28 @@ class WildcardSet:
         self.general = tuple(general.get(None, ()))
         self._anywhere = self.prefixes.pop(None, ())  # ``prefix*`` patterns tried on the whole name
         self._patterns: tuple[Wildcard, ...] | None = None
-        self._patterns_by_service: dict[str, tuple[Wildcard, ...]] = {}
-        self._service_wild: tuple[Wildcard, ...] = ()
+        # For pattern-against-pattern questions: the texts under their literal service (None: a wildcard comes
+        # first), compiled per service when a question first needs them.
+        self._texts_by_service: dict[str | None, list[str]] = {}
+        for text in self.texts if split_service and not variables else ():
+            self._texts_by_service.setdefault(_literal_service_of(text, ignore_case), []).append(text)
+        self._patterns_by_service: dict[str | None, tuple[Wildcard, ...]] = {}
 
     @property
     def patterns(self) -> tuple[Wildcard, ...]:
-        """Every pattern compiled (pattern-against-pattern questions), filed by literal service on the way."""
+        """Every pattern compiled (pattern-against-pattern questions)."""
         if self._patterns is None:
-            compiled = tuple(compile_wildcard(p, ignore_case=self.ignore_case, variables=self.variables)
-                             for p in self.texts)
-            by_service: dict[str, list[Wildcard]] = {}
-            service_wild: list[Wildcard] = []
-            for pattern in compiled if self.split_service else ():
-                service = _literal_service(pattern.tokens)
-                (by_service.setdefault(service, []) if service is not None else service_wild).append(pattern)
-            self._patterns_by_service = {s: tuple(p) for s, p in by_service.items()}
-            self._service_wild = tuple(service_wild)
-            self._patterns = compiled
+            self._patterns = tuple(self._compile(self.texts))
         return self._patterns
+
+    def _compile(self, texts: Iterable[str]) -> list[Wildcard]:
+        return [compile_wildcard(p, ignore_case=self.ignore_case, variables=self.variables) for p in texts]
+
+    def _service_patterns(self, service: str | None) -> tuple[Wildcard, ...]:
+        found = self._patterns_by_service.get(service)
+        if found is None:
+            found = self._patterns_by_service[service] = tuple(self._compile(self._texts_by_service.get(service, ())))
+        return found
 
     def match(self, value: str, keys: Mapping[str, Any] | None = None) -> bool | None:
         """Whether some pattern matches the literal name `value` (lower-cased already for case-insensitive sets);
@@ -621,7 +625,11 @@ class WildcardSet:
 
     def covers(self, query: str, keys: Mapping[str, Any] | None = None) -> bool | None:
         """Some one pattern covers every name the query pattern matches."""
-        return True if self.matches_all else _any3(p.covers(query, keys) for p in self._relevant(query))
+        if self.matches_all:
+            return True
+        if not self.variables and query and not query.strip("*"):
+            return False  # only a pattern of stars covers every name (a policy variable could stand for one)
+        return _any3(p.covers(query, keys) for p in self._relevant(query))
 
     def overlaps(self, query: str, keys: Mapping[str, Any] | None = None) -> bool | None:
         """Some pattern and the query pattern match a common name."""
@@ -630,13 +638,22 @@ class WildcardSet:
     def _relevant(self, query: str) -> Iterable[Wildcard]:
         """The patterns that may share a name with the query pattern (all of them unless both sides name a service
         literally: then only that service's and those whose service part holds a wildcard)."""
-        patterns = self.patterns
-        if not self.split_service:
-            return patterns
+        if not self.split_service or self.variables:
+            return self.patterns
         service, colon, _ = (query.lower() if self.ignore_case else query).partition(":")
         if not colon or "*" in service or "?" in service:
-            return patterns
-        return self._patterns_by_service.get(service, ()) + self._service_wild
+            return self.patterns
+        return self._service_patterns(service) + self._service_patterns(None)
+
+
+def _literal_service_of(text: str, ignore_case: bool) -> str | None:
+    """The service part of an action pattern whose names all start with ``service:`` (a colon comes before any
+    wildcard), without compiling it; None when a wildcard comes first."""
+    head = text[:min((i for i in (text.find("*"), text.find("?")) if i >= 0), default=len(text))]
+    if ":" not in head:
+        return None
+    service = head.partition(":")[0]
+    return service.lower() if ignore_case else service
 
 
 def _simple_shape(text: str, ignore_case: bool, variables: bool) -> tuple[str | None, str | None] | None:
@@ -649,14 +666,6 @@ def _simple_shape(text: str, ignore_case: bool, variables: bool) -> tuple[str | 
         return None
     head = head.lower() if ignore_case else head
     return (head, None) if len(head) == len(text) else (None, head)
-
-
-def _literal_service(tokens: tuple[Any, ...]) -> str | None:
-    """The service part of an action pattern whose names all start with ``service:`` (its first token is literal
-    text holding the colon); None when a wildcard comes first."""
-    if tokens and isinstance(tokens[0], str) and ":" in tokens[0]:
-        return tokens[0].partition(":")[0]
-    return None
 
 
 def _any3(results: Iterable[bool | None]) -> bool | None:
