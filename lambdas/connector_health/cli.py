@@ -213,10 +213,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"alert published for {alert.connector}: {alert.message.subject}")
         if result.baselines_recorded:
             print(f"baseline recorded for: {', '.join(result.baselines_recorded)}")
+        for report in result.deliveries:
+            counts = ", ".join(f"{n} {k}" for k, n in report.as_dict().items())
+            print(f"{report.channel}: {counts}")
     if result.publish_errors:
         # The run did not do its job: the changes stay unalerted until a later run publishes them.
         return _fail(f"{len(result.publish_errors)} alert(s) NOT published (the next run retries): "
                      + "; ".join(result.publish_errors))
+    if result.delivery_errors:
+        return _fail(f"{len(result.delivery_errors)} finding(s) NOT delivered to an integration (the next run "
+                     "retries): " + "; ".join(result.delivery_errors[:3]))
     return exit_status(result.scan.findings, args.fail_on)
 
 
