@@ -173,3 +173,21 @@ def test_hub_worker_imports_into_the_member_account(sandbox):
     events = sandbox.read_events()  # events and cards go to the hub's bus and topic, naming the member account
     assert events and {e["detail"]["account"] for e in events} == {wildcard}
     assert [c["metadata"]["additionalContext"]["account"] for c in sandbox.read_chat()] == [wildcard]
+
+
+def test_check_format_ocsf_validates(sandbox, capsys, ocsf_validator):
+    from connector_health.cli import main
+
+    _trust_policy(sandbox, backdoor=True)
+    status = main(["check", "--config", str(sandbox.config_path), "--format", "ocsf", "--fail-on", "critical"])
+    events = json.loads(capsys.readouterr().out)
+    assert status == 0 and events
+    for event in events:
+        ocsf_validator.validate(event)
+    [backdoor] = [e for e in events if e["finding_info"]["types"][0] == "TRUST_UNEXPECTED_PRINCIPAL"]
+    assert backdoor["cloud"]["account"]["uid"] == ACCOUNT and backdoor["severity_id"] == 4
+    assert backdoor["resources"][0]["uid"] == f"arn:aws:iam::{ACCOUNT}:role/{ROLE}"
+    # The same finding, the same identity as in the state table and Security Hub.
+    json_status = main(["check", "--config", str(sandbox.config_path), "--format", "json", "--fail-on", "critical"])
+    plain = json.loads(capsys.readouterr().out)["findings"]
+    assert json_status == status and len(plain) == len(events)

@@ -5,30 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from functools import lru_cache
 
 import jsonschema
 import pytest
-from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 
 from connector_health.findings import Finding, Severity
-from connector_health.integrations.ocsf import CLASS_UID, OCSF_VERSION, PROFILES, detection_finding
+from connector_health.integrations.ocsf import detection_finding
 from connector_health.state.lifecycle import fingerprint
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
-
-
-@lru_cache(maxsize=1)
-def detection_finding_validator() -> jsonschema.Draft202012Validator:
-    schema = OcsfJsonSchemaEmbedded(get_ocsf_schema(version=OCSF_VERSION))
-    assert schema.lookup_class_name_from_uid(CLASS_UID) == "detection_finding"
-    generated = schema.get_class_schema("detection_finding", profiles=PROFILES)
-    jsonschema.Draft202012Validator.check_schema(generated)
-    return jsonschema.Draft202012Validator(generated)
-
-
-def validate(event: dict) -> None:
-    detection_finding_validator().validate(event)
 
 
 def _finding(check_id="TRUST_WILDCARD_PRINCIPAL", severity=Severity.CRITICAL,
@@ -43,14 +28,14 @@ def _finding(check_id="TRUST_WILDCARD_PRINCIPAL", severity=Severity.CRITICAL,
                                       "arn:aws-us-gov:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
                                       "arn:aws:cloudformation:us-east-1:123456789012:stack/onboarding/abc",
                                       "arn:aws:iam::123456789012:root", "connector:defender", ""])
-def test_every_severity_and_resource_kind_validates(severity, resource):
-    validate(detection_finding(_finding(severity=severity, resource=resource), region="eu-west-1", now=NOW))
+def test_every_severity_and_resource_kind_validates(ocsf_validator, severity, resource):
+    ocsf_validator.validate(detection_finding(_finding(severity=severity, resource=resource), region="eu-west-1", now=NOW))
 
 
-def test_content_is_the_findings():
+def test_content_is_the_findings(ocsf_validator):
     f = _finding(details={"diff": {"Statement": {"was": [], "is": ["*"]}}, "huge": ["x" * 1000] * 500})
     event = detection_finding(f, region="eu-west-1", now=NOW)
-    validate(event)
+    ocsf_validator.validate(event)
     assert (event["class_uid"], event["category_uid"], event["type_uid"]) == (2004, 2, 200401)
     assert event["metadata"]["version"] == "1.5.0" and event["metadata"]["product"]["name"] == "connector-health"
     assert event["finding_info"]["uid"] == fingerprint(f)
@@ -65,9 +50,9 @@ def test_content_is_the_findings():
     assert event["time"] == int(NOW.timestamp() * 1000)
 
 
-def test_the_schema_has_teeth():
+def test_the_schema_has_teeth(ocsf_validator):
     event = detection_finding(_finding(), region="eu-west-1", now=NOW)
     for broken in ({**event, "severity_id": 42}, {k: v for k, v in event.items() if k != "finding_info"},
                    {**event, "cloud": {"region": "eu-west-1"}}):
         with pytest.raises(jsonschema.ValidationError):
-            validate(broken)
+            ocsf_validator.validate(broken)
