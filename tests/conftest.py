@@ -39,6 +39,14 @@ def sandbox(sandbox_session):
 
 
 @pytest.fixture
+def three_members(sandbox):
+    """An organisation of three member accounts (sandbox/org.py: 2 has a wildcard principal, 3 a stale thumbprint);
+    afterwards the sandbox is a single account again (the next restore resets it)."""
+    yield sandbox.seed_org(3, plans=["agentless-scanning", "servers"])
+    sandbox.accounts = 0
+
+
+@pytest.fixture
 def config(sandbox):
     return load_config(sandbox.config_path)
 

@@ -158,11 +158,10 @@ def test_chat_cards_and_events_follow_the_alerts(sandbox, config):
     assert ("resolved", "TRUST_UNEXPECTED_PRINCIPAL") in {(e["detail"]["kind"], e["detail"]["check_id"]) for e in events}
 
 
-def test_hub_worker_imports_into_the_member_account(sandbox):
-    org = sandbox.seed_org(3, plans=["agentless-scanning", "servers"])
+def test_hub_worker_imports_into_the_member_account(sandbox, three_members):
     data = integrated(sandbox) | {"org": sandbox.config_dict()["org"] | {"exchanges": False}}
     config = parse_config(data)
-    numbers = {m["number"]: a for a, m in org["members"].items()}
+    numbers = {m["number"]: a for a, m in three_members["members"].items()}
     wildcard = numbers[2]
     run = run_member(config, AccountMessage(run_id="org-1", account_id=wildcard), hub_session=sandbox.boto_session())
     assert run.status == "scanned" and run.result.delivery_errors == []

@@ -159,13 +159,12 @@ def test_a_chat_card_that_could_not_be_published_goes_out_with_the_next_run(sand
     assert sandbox.read_chat() == []
 
 
-def test_hub_worker_fails_the_message_when_security_hub_refuses(sandbox):
-    org = sandbox.seed_org(3, plans=["agentless-scanning", "servers"])
+def test_hub_worker_fails_the_message_when_security_hub_refuses(sandbox, three_members):
     data = sandbox.config_dict()
     data["org"] = data["org"] | {"exchanges": False}
     data["integrations"] = {"security_hub": {"enabled": True}}
     config = parse_config(data)
-    member = next(a for a, m in org["members"].items() if m["number"] == 2)
+    member = next(a for a, m in three_members["members"].items() if m["number"] == 2)
     sandbox.account_client(member, "securityhub").disable_security_hub()
     with pytest.raises(IntegrationDeliveryFailed, match="InvalidAccess"):
         run_member(config, AccountMessage(run_id="org-x", account_id=member), hub_session=sandbox.boto_session())

@@ -74,7 +74,9 @@ def deliver(config: Config, outcomes: list[ConnectorOutcome], *, account: str, p
         eb = config.integrations.eventbridge
         changes = [c for o in outcomes
                    for c in at_least(feed(events.CHANNEL, o.connector, o.before, o.told, now), eb.min_severity)]
-        client = session.client("events", region_name=config.region, config=BOTO_CONFIG)
+        # PutEvents goes to the bus's own region (a bus ARN may name another one).
+        client = session.client("events", region_name=eb.bus.split(":")[3] if eb.bus.startswith("arn:") else config.region,
+                                config=BOTO_CONFIG)
         reports.append(events.put_events(client, changes, account=account, region=config.region, bus=eb.bus,
                                          source=eb.source, now=now, store=store, sleep=sleep))
     return reports
