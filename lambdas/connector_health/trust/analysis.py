@@ -103,6 +103,11 @@ def _describe(stmt: Statement) -> str:
     return f"statement {stmt.index}" + (f" ({stmt.sid})" if stmt.sid else "")
 
 
+def _sentence(text: str) -> str:
+    """`text` starting a sentence (str.capitalize would lower-case the Sid it quotes)."""
+    return text[:1].upper() + text[1:]
+
+
 def _invalid_federated(stmt: Statement) -> bool:
     """`Federated: "*"` (or a wildcard in a Federated value): IAM rejects such a principal."""
     return any(t == "Federated" and ("*" in v or "?" in v) for t, v in _principal_values(stmt))
@@ -279,7 +284,7 @@ def analyze_trust(document: PolicyDocument, targets: list[TrustTarget], *, raw_t
     for stmt in document.invalid_statements:
         issues.append(TrustIssue(
             "TRUST_INVALID_DOCUMENT",
-            f"{_describe(stmt).capitalize()} would be rejected by IAM ({'; '.join(stmt.invalid_reasons)}); it was left out "
+            f"{_sentence(_describe(stmt))} would be rejected by IAM ({'; '.join(stmt.invalid_reasons)}); it was left out "
             "of the evaluation.",
             {"statement": stmt.index, "reasons": list(stmt.invalid_reasons)},
         ))
@@ -287,7 +292,7 @@ def analyze_trust(document: PolicyDocument, targets: list[TrustTarget], *, raw_t
     for stmt in rejected:
         issues.append(TrustIssue(
             "TRUST_INVALID_DOCUMENT",
-            f"{_describe(stmt).capitalize()} has a wildcard Federated principal, which IAM rejects (a Federated "
+            f"{_sentence(_describe(stmt))} has a wildcard Federated principal, which IAM rejects (a Federated "
             "principal names one identity provider); it was left out of the evaluation.",
             {"statement": stmt.index, "reasons": ["wildcard Federated principal"]},
         ))
@@ -324,7 +329,7 @@ def _expected_principal_issue(document: PolicyDocument, stmt: Statement, value: 
     if not without and expected.external_id is not None and not admits(expected.external_id):
         return TrustIssue(
             "TRUST_EXPECTED_IDENTITY_DENIED",
-            f"{_describe(stmt).capitalize()} does not admit the expected principal {value} with its external id "
+            f"{_sentence(_describe(stmt))} does not admit the expected principal {value} with its external id "
             f"{expected.external_id}: that principal's exchanges fail with AccessDenied.",
             {"statement": stmt.index, "principal": value, "external_id": expected.external_id},
         )
@@ -332,7 +337,7 @@ def _expected_principal_issue(document: PolicyDocument, stmt: Statement, value: 
         return None
     return TrustIssue(
         "TRUST_UNEXPECTED_PRINCIPAL",
-        f"{_describe(stmt).capitalize()} admits the expected principal {value} {' and '.join(without)}: it is expected "
+        f"{_sentence(_describe(stmt))} admits the expected principal {value} {' and '.join(without)}: it is expected "
         f"only with the external id {expected.external_id or '(a literal sts:ExternalId)'}, so anyone able to act as "
         "that principal for another customer gets in (confused deputy).",
         {"statement": stmt.index, "principal_type": "AWS", "principal": value, "expected": True},
@@ -363,7 +368,7 @@ def _written_issues(document: PolicyDocument, targets: list[TrustTarget], expect
             form = "NotPrincipal in an Allow" if stmt.not_principal else "Principal \"*\""
             issues.append(TrustIssue(
                 "TRUST_WILDCARD_PRINCIPAL",
-                f"{where.capitalize()} allows with {form}: any principal that satisfies its conditions can assume the role.",
+                f"{_sentence(where)} allows with {form}: any principal that satisfies its conditions can assume the role.",
                 {"statement": stmt.index},
             ))
         for ptype, value in _principal_values(stmt):
@@ -381,7 +386,7 @@ def _written_issues(document: PolicyDocument, targets: list[TrustTarget], expect
                     "CanonicalUser": "canonical user"}.get(ptype, ptype)
             issues.append(TrustIssue(
                 "TRUST_UNEXPECTED_PRINCIPAL",
-                f"{where.capitalize()} also admits the {kind} {value}, which is not the connector's provider "
+                f"{_sentence(where)} also admits the {kind} {value}, which is not the connector's provider "
                 f"({', '.join(sorted(expected_federated)) or 'none expected'}).",
                 {"statement": stmt.index, "principal_type": ptype, "principal": value},
             ))
@@ -391,7 +396,7 @@ def _written_issues(document: PolicyDocument, targets: list[TrustTarget], expect
                 what = "uses NotAction" if stmt.not_action else f"grants {', '.join(extra)}"
                 issues.append(TrustIssue(
                     "TRUST_UNEXPECTED_ACTION",
-                    f"{where.capitalize()} for the provider {what}; only sts:AssumeRoleWithWebIdentity, sts:TagSession "
+                    f"{_sentence(where)} for the provider {what}; only sts:AssumeRoleWithWebIdentity, sts:TagSession "
                     "and sts:SetSourceIdentity belong there.",
                     {"statement": stmt.index, "actions": list(stmt.actions or ()), "not_action": stmt.not_action},
                 ))
@@ -399,7 +404,7 @@ def _written_issues(document: PolicyDocument, targets: list[TrustTarget], expect
             if clause.key_lc in identity_keys and clause.qualifier == "ForAllValues" and not clause.negated:
                 issues.append(TrustIssue(
                     "TRUST_FORALLVALUES_ALLOW",
-                    f"{where.capitalize()} tests {clause.key} with {clause.operator}: ForAllValues is true when the "
+                    f"{_sentence(where)} tests {clause.key} with {clause.operator}: ForAllValues is true when the "
                     "claim is absent, so a token without it passes.",
                     {"statement": stmt.index, "operator": clause.operator, "key": clause.key},
                 ))
@@ -430,7 +435,7 @@ def _wildcard_values(document: PolicyDocument, target: TrustTarget) -> list[Trus
                         f"spans every {profile.unit_word} of one {profile.owner_word}")
                 issues.append(TrustIssue(
                     "TRUST_WILDCARD_VALUE",
-                    f"{_describe(stmt).capitalize()} matches {clause.key} with the pattern {value!r}: it {span}; a "
+                    f"{_sentence(_describe(stmt))} matches {clause.key} with the pattern {value!r}: it {span}; a "
                     "literal value (StringEquals) would admit only the caller you mean.",
                     {"statement": stmt.index, "key": clause.key, "pattern": value, "scope": scope or "owner"},
                     severity=Severity.LOW if inside else Severity.MEDIUM,
