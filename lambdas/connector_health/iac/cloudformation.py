@@ -100,15 +100,21 @@ class TemplateSet:
 
     templates: list[Template]
     parameters: dict[str, str] = field(default_factory=dict)
+    _exports: dict[str, tuple[Template, Any]] | None = field(default=None, repr=False)
 
     def exports(self) -> dict[str, tuple[Template, Any]]:
+        """Export name -> (template, value) of every output the templates export (computed once)."""
+        if self._exports is not None:
+            return self._exports
         found: dict[str, tuple[Template, Any]] = {}
+        self._exports = found  # an export name that itself imports sees the exports found so far, not a loop
         for template in self.templates:
             for output in template.section("Outputs").values():
                 export = _get(output, "Export")
                 name = _Resolver(self, template, {}).value(_get(export, "Name")) if isinstance(export, dict) else None
                 if isinstance(name, str) and not isinstance(name, Placeholder) and not unresolved_origins(name):
                     found[str(name)] = (template, _get(output, "Value"))
+        self._exports = found
         return found
 
 

@@ -1,0 +1,159 @@
+"""`connector-health lint-trust PATH...`: inputs found by content, the exit-code contract (0/1 by --fail-on, 2 with one
+line for what cannot be read), the location in every output form, and the options templates need."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from connector_health.cli import main
+
+from .conftest import IAC
+
+GITHUB_TEMPLATE = IAC / "cloudformation/configure-aws-credentials-federation-and-role.yml"
+GITLAB_PLAN = IAC / "terraform/gitlab-existing-provider.plan.json"
+POLICY = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+    "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
+    "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:*"}}}]}
+
+
+def _one_line_error(capsys, argv: list[str]) -> str:
+    status = main(argv)
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("connector-health: "), captured.err
+    return lines[0]
+
+
+def test_directory_found_by_content_not_by_name(tmp_path, lint):
+    (tmp_path / "infra").mkdir()
+    shutil.copy(GITHUB_TEMPLATE, tmp_path / "infra" / "ci-access.yaml")
+    shutil.copy(GITLAB_PLAN, tmp_path / "output.json")  # `terraform show -json plan > output.json`
+    (tmp_path / "policy-notes.json").write_text(json.dumps(POLICY))
+    (tmp_path / "package.json").write_text('{"name": "x", "version": "1.0.0"}')
+    (tmp_path / "workflow.yml").write_text("on: push\njobs: {}\n")
+    (tmp_path / "identity-policy.json").write_text('{"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}')
+    (tmp_path / "node_modules" / "pkg").mkdir(parents=True)
+    shutil.copy(GITHUB_TEMPLATE, tmp_path / "node_modules" / "pkg" / "template.yml")
+    status, out = lint(str(tmp_path))
+    kinds = sorted((i["path"].rsplit("/", 1)[-1], i["kind"]) for i in out["summary"]["inputs"])
+    assert kinds == [("ci-access.yaml", "cloudformation"), ("output.json", "terraform-plan"),
+                     ("policy-notes.json", "trust-policy")]
+    assert status == 1  # the plan's readonly role and the policy's repo:* are high
+    files = {f["location"]["file"].rsplit("/", 1)[-1] for f in out["findings"]}
+    assert files == {"ci-access.yaml", "output.json", "policy-notes.json"}
+
+
+def test_directory_without_anything_to_lint_is_exit_2(tmp_path, capsys):
+    (tmp_path / "package.json").write_text("{}")
+    line = _one_line_error(capsys, ["lint-trust", str(tmp_path)])
+    assert "no CloudFormation template, CDK assembly, Terraform plan or trust policy found" in line
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("broken.yaml", "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  R: [\n", "invalid YAML at line"),
+    ("broken.json", '{"AWSTemplateFormatVersion": "2010-09-09", "Resources": {,}}', "invalid JSON"),
+    ("plan.json", '{"format_version": "2.0", "planned_values": {}}', "format_version '2.0' is not supported"),
+    ("odd.yaml", "just: yaml\n", "not a trust policy, CloudFormation template, CDK assembly or Terraform plan"),
+    ("bad.json", "{not json", "invalid JSON"),
+])
+def test_unreadable_named_input_is_exit_2_with_one_line(tmp_path, capsys, name, content, reason):
+    path = tmp_path / name
+    path.write_text(content)
+    assert reason in _one_line_error(capsys, ["lint-trust", str(path)])
+
+
+def test_broken_template_found_in_a_directory_is_exit_2(tmp_path, capsys):
+    (tmp_path / "stack.yaml").write_text("Resources:\n  R: !Ref\n    - [\n")
+    assert "stack.yaml: invalid YAML" in _one_line_error(capsys, ["lint-trust", str(tmp_path)])
+
+
+def test_skip_unrecognised_passes_over_files_of_other_kinds(tmp_path, capsys):
+    other = tmp_path / "docker-compose.yml"
+    other.write_text("services: {}\n")
+    status = main(["lint-trust", "--skip-unrecognised", str(other), "--format", "json"])
+    captured = capsys.readouterr()
+    assert status == 0 and json.loads(captured.out)["summary"]["skipped"] == [str(other)]
+    assert "nothing to lint" in captured.err
+    status = main(["lint-trust", "--skip-unrecognised", str(other), str(GITHUB_TEMPLATE), "--format", "json",
+                   "--fail-on", "medium"])
+    assert status == 1 and json.loads(capsys.readouterr().out)["summary"]["skipped"] == [str(other)]
+
+
+def test_exit_status_follows_fail_on(capsys):
+    assert main(["lint-trust", str(GITHUB_TEMPLATE), "--format", "json"]) == 0  # medium and low only
+    assert main(["lint-trust", str(GITHUB_TEMPLATE), "--format", "json", "--fail-on", "medium"]) == 1
+    assert main(["lint-trust", str(GITHUB_TEMPLATE), "--format", "json", "--fail-on", "critical"]) == 0
+    capsys.readouterr()
+
+
+def test_bad_options_are_exit_2(capsys):
+    assert "--parameter 'Org'" in _one_line_error(capsys, ["lint-trust", str(GITHUB_TEMPLATE), "--parameter", "Org"])
+    line = _one_line_error(capsys, ["lint-trust", str(GITHUB_TEMPLATE), "--caller", "project_path=a/b"])
+    assert "no web-identity role's issuer grammar knows these keys" in line
+    assert "unknown preset" in _one_line_error(capsys, ["lint-trust", str(GITHUB_TEMPLATE), "--preset", "nope"])
+    assert "no such file or directory" in _one_line_error(capsys, ["lint-trust", "/nonexistent/template.yaml"])
+
+
+def test_caller_applies_to_roles_whose_grammar_knows_it(capsys):
+    argv = ["lint-trust", str(IAC / "cloudformation/oidc-github-gitlab-eks.yaml"), "--format", "json",
+            "--caller", "sub=repo:octo-org/infra:ref:refs/heads/main"]
+    main(argv)
+    out = json.loads(capsys.readouterr().out)
+    # GitHub roles are judged against this caller (the sub-only role, pinned to another repository, refuses it);
+    # GitLab and EKS roles, whose grammars have other subjects, are judged as before.
+    got = {(f["location"]["resource"], f["check_id"]) for f in out["findings"]}
+    assert ("GitHubSubOnlyRole", "TRUST_EXPECTED_IDENTITY_DENIED") in got
+    assert ("GitHubDeployRole", "TRUST_EXPECTED_IDENTITY_DENIED") not in got
+    assert not any(r.startswith("Eks") and c == "TRUST_EXPECTED_IDENTITY_DENIED" for r, c in got)
+
+
+def test_table_shows_where_each_finding_is(capsys, monkeypatch):
+    monkeypatch.chdir(IAC)
+    main(["lint-trust", "cloudformation/configure-aws-credentials-federation-and-role.yml"])
+    out = capsys.readouterr().out
+    assert "cloudformation/configure-aws-credentials-federation-and-role.yml:70 RoleGithubActions" in out
+    assert "(when CreateProvider=false)" in out
+
+
+def test_policy_file_keeps_its_contract_and_gains_a_location(tmp_path, capsys):
+    path = tmp_path / "trust.json"
+    path.write_text(json.dumps(POLICY, indent=2))
+    status = main(["lint-trust", str(path), "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert status == 1 and out["summary"]["file"] == str(path) and out["summary"]["findings"] == len(out["findings"])
+    subject = next(f for f in out["findings"] if f["check_id"] == "TRUST_SUBJECT_UNRESTRICTED")
+    assert subject["resource_arn"] == str(path) and not subject["message"].startswith("Role ")
+    line = path.read_text().splitlines()[subject["location"]["line"] - 1]
+    assert '"token.actions.githubusercontent.com:sub": "repo:*"' in line
+    # Every field of the stable finding shape is still there.
+    assert {"check_id", "severity", "title", "connector", "account", "resource_arn", "message", "remediation",
+            "details"} <= set(subject)
+
+
+def test_output_file(tmp_path, capsys):
+    target = tmp_path / "report.sarif"
+    status = main(["lint-trust", str(GITHUB_TEMPLATE), "--format", "sarif", "--output", str(target),
+                   "--fail-on", "medium"])
+    assert status == 1 and capsys.readouterr().out == ""
+    assert json.loads(target.read_text())["version"] == "2.1.0"
+    line = _one_line_error(capsys, ["lint-trust", str(GITHUB_TEMPLATE), "--output", str(tmp_path / "no" / "x.sarif")])
+    assert "cannot write" in line
+
+
+def test_duplicate_keys_in_a_template_policy_are_reported_at_their_statement(tmp_path, lint):
+    path = tmp_path / "dup.yaml"
+    path.write_text(
+        "Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument:\n"
+        "        Statement:\n          - Effect: Allow\n"
+        "            Principal: {Federated: arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com}\n"
+        "            Action: sts:AssumeRoleWithWebIdentity\n            Condition:\n              StringEquals:\n"
+        "                token.actions.githubusercontent.com:sub: repo:acme/app:ref:refs/heads/main\n"
+        "              StringEquals:\n                token.actions.githubusercontent.com:aud: sts.amazonaws.com\n")
+    status, out = lint(str(path))
+    duplicate = next(f for f in out["findings"] if f["check_id"] == "TRUST_DUPLICATE_KEY")
+    assert status == 1 and duplicate["location"]["line"] == 7 and "StringEquals" in duplicate["message"]
