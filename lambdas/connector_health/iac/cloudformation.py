@@ -38,6 +38,7 @@ EKS_CLUSTER_TYPES = ("AWS::EKS::Cluster", "Custom::AWSCDK-EKS-Cluster")  # the s
 MAX_VARIANTS = 32  # combinations of Fn::If conditions linted per role
 MAX_STEPS = 200_000  # resolution steps per role and variant (aliases and nested intrinsics cannot run away)
 MAX_IMPORT_DEPTH = 4
+MAX_NESTING = 120  # intrinsics inside intrinsics (Python's own recursion limit must never be what stops us)
 UNRESOLVED_MARK = re.compile(r"⟪unresolved: ([^⟫]*)⟫")
 _SUB_VAR = re.compile(r"\$\{([^}]*)\}")
 
@@ -132,14 +133,23 @@ class _Resolver:
         self.assumptions: dict[str, None] = {}
         self.placeholders: dict[str, str] = {}  # placeholder text -> origin (a string may embed it)
         self.steps = 0
+        self.nesting = 0
+        self.resolving: list[str] = []  # resources whose properties are being resolved (a cycle is unresolved)
         self._exports = exports
         self.depth = depth
 
     # ------------------------------------------------------------------------------------------ values
     def value(self, node: Any) -> Any:
         self.steps += 1
-        if self.steps > MAX_STEPS:
+        if self.steps > MAX_STEPS or self.nesting > MAX_NESTING:
             raise _TooComplex
+        self.nesting += 1
+        try:
+            return self._value(node)
+        finally:
+            self.nesting -= 1
+
+    def _value(self, node: Any) -> Any:
         if isinstance(node, dict):
             if len(node) == 1:
                 (name, arg), = node.items()
@@ -239,7 +249,7 @@ class _Resolver:
         if rtype in PROVIDER_TYPES:
             return self.provider_arn(logical, props, line)
         if rtype == ROLE_TYPE:
-            name = self.value(_get(props, "RoleName"))
+            name = self.within(logical, lambda: self.value(_get(props, "RoleName")), line)
             if isinstance(name, str):
                 return name
         return self._resource_placeholder(logical, f"Ref {logical}", line)
@@ -249,8 +259,18 @@ class _Resolver:
         self.placeholders[token(name)] = origin
         return Placeholder(token(name), origin, line)
 
+    def within(self, logical: str, resolve: Callable[[], Any], line: int | None) -> Any:
+        """`resolve()` for a property of resource `logical`, or unresolved when that property refers back to it."""
+        if logical in self.resolving:
+            return Unresolved(f"{logical} refers to itself", line)
+        self.resolving.append(logical)
+        try:
+            return resolve()
+        finally:
+            self.resolving.pop()
+
     def provider_arn(self, logical: str, props: Any, line: int | None) -> Any:
-        url = self.text(_get(props, "Url"))
+        url = self.within(logical, lambda: self.text(_get(props, "Url")), line)
         if isinstance(url, Unresolved) or not url:
             url = unresolved_text(f"Url of {logical}")
         key = str(url).removeprefix("https://")
@@ -276,7 +296,7 @@ class _Resolver:
         if rtype == CFN_JSON_TYPE and attr == "Value":
             return self._cfn_json(logical, props, line)
         if rtype == ROLE_TYPE and attr == "Arn":
-            name = self.value(_get(props, "RoleName"))
+            name = self.within(logical, lambda: self.value(_get(props, "RoleName")), line)
             name = name if isinstance(name, str) else self._resource_placeholder(logical, f"the name of {logical}", line)
             path = self.value(_get(props, "Path"))
             path = path if isinstance(path, str) and path.startswith("/") else "/"
@@ -292,7 +312,7 @@ class _Resolver:
     def _cfn_json(self, logical: str, props: Any, line: int | None) -> Any:
         """CDK renders JSON with tokens in its keys (e.g. an EKS issuer in a condition key) through a custom resource
         whose Value property is the JSON text."""
-        text = self.text(_get(props, "Value"))
+        text = self.within(logical, lambda: self.text(_get(props, "Value")), line)
         if isinstance(text, Unresolved):
             return text
         try:
@@ -572,13 +592,15 @@ def _federated_values(policy: Any) -> list[str]:
 
 def _link_providers(policy: Any, templates: TemplateSet, template: Template, resolver: _Resolver,
                     declared: list[_ProviderDecl]) -> dict[str, Provider]:
-    """Federated principal -> the provider among the inputs with that issuer (that exists in this variant)."""
+    """Federated principal -> the provider among the inputs with that issuer (that exists in this variant): the
+    template's own first, then one in the same directory (a provider stack deployed beside the role's), then any."""
     links: dict[str, Provider] = {}
+    nearest = sorted(declared, key=lambda d: (d.template is not template, d.template.path.parent != template.path.parent))
     for value in _federated_values(policy):
         key = value.split(":oidc-provider/", 1)[1] if ":oidc-provider/" in value else None
         if not key or unresolved_origins(key):
             continue
-        for decl in declared:
+        for decl in nearest:
             condition = decl.resource.get("Condition")
             same = decl.template is template
             if same and isinstance(condition, str) and not resolver.choose(condition):
@@ -625,7 +647,12 @@ def _variants(templates: TemplateSet, template: Template, logical: str,
 def read_roles(templates: TemplateSet) -> tuple[list[RoleTrust], list[Provider]]:
     """Every role of every template, once per variant; and every provider the templates declare."""
     declared = _providers(templates)
-    providers = [_provider(d, _Resolver(templates, d.template, {})) for d in declared]
+    providers = []
+    for decl in declared:
+        try:
+            providers.append(_provider(decl, _Resolver(templates, decl.template, {})))
+        except _TooComplex:
+            continue  # its roles still get its ARN; its audiences stay unknown
     roles: list[RoleTrust] = []
     for template in templates.templates:
         for logical, resource in template.resources.items():
@@ -653,18 +680,17 @@ def _role_variants(templates: TemplateSet, template: Template, logical: str, res
         return resolver, policy
 
     try:
-        variants = _variants(templates, template, logical, resolve)
+        out = []
+        for choices, branched, resolver, policy in _variants(templates, template, logical, resolve):
+            label = ", ".join(f"{c}={'true' if choices[c] else 'false'}" for c in branched)
+            name = resolver.value(_get(props, "RoleName"))
+            out.append(RoleTrust(**common, policy=policy, variant=label,
+                                 role_name=str(name) if isinstance(name, str) and not isinstance(name, Placeholder) else "",
+                                 providers=_link_providers(policy, templates, template, resolver, declared),
+                                 assumptions=list(resolver.assumptions), placeholders=dict(resolver.placeholders)))
+        return out
     except _TooComplex:
         return [RoleTrust(**common, policy=Unresolved("the template's intrinsics are too deeply nested to resolve"))]
-    out = []
-    for choices, branched, resolver, policy in variants:
-        label = ", ".join(f"{c}={'true' if choices[c] else 'false'}" for c in branched)
-        name = resolver.value(_get(props, "RoleName"))
-        out.append(RoleTrust(**common, policy=policy, variant=label,
-                             role_name=str(name) if isinstance(name, str) and not isinstance(name, Placeholder) else "",
-                             providers=_link_providers(policy, templates, template, resolver, declared),
-                             assumptions=list(resolver.assumptions), placeholders=dict(resolver.placeholders)))
-    return out
 
 
 __all__ = ["PROVIDER_TYPES", "ROLE_TYPE", "Template", "TemplateSet", "decide", "policy_from_text", "read_roles",

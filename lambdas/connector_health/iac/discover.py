@@ -1,8 +1,9 @@
 """What each path given to `lint-trust` is, decided by content rather than by name.
 
 - A directory holding a CDK `manifest.json` is a cloud assembly; any other directory is searched (hidden directories,
-  node_modules and __pycache__ left out) for files that are one of the kinds below, and a cloud assembly found inside
-  is read as a whole.
+  node_modules, __pycache__, site-packages and virtualenvs left out) for files that are one of the kinds below, and a
+  cloud assembly found inside is read as a whole. JSON files whose first 64 KB name none of the telling keys are not
+  parsed.
 - A JSON file is a CloudFormation template (`Resources` or `AWSTemplateFormatVersion`), a Terraform plan or state
   (`format_version` with `planned_values`, `prior_state`, `resource_changes` or `values`), a CDK manifest (its
   assembly), or a trust policy (`Statement`, or `aws iam get-role` output).
@@ -27,7 +28,8 @@ from .source import MAX_TEXT_BYTES, SourceError, load_json, load_yaml
 from .terraform import is_plan
 
 SUFFIXES = (".json", ".yaml", ".yml", ".template", ".cfn")
-PRUNED_DIRS = ("node_modules", "__pycache__")
+PRUNED_DIRS = ("node_modules", "__pycache__", "site-packages", "dist-packages")
+HINT_SPAN = 65536  # a template, plan or policy names its telling key near the top
 MAX_FILES = 20_000
 _YAML_TEMPLATE = re.compile(r"^(AWSTemplateFormatVersion|Resources)\s*:", re.MULTILINE)
 _JSON_HINT = re.compile(r'"(AWSTemplateFormatVersion|Resources|format_version|planned_values|Statement)"\s*:')
@@ -88,12 +90,14 @@ def classify(path: Path, *, explicit: bool) -> Input | None:
     text = _read_text(path)
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
+        if not explicit and not _JSON_HINT.search(text[:HINT_SPAN]):
+            return None  # data files found in a directory (package metadata, SDK models) are not parsed at all
         try:
             data = json.loads(text)
         except (ValueError, RecursionError) as exc:
             if explicit:
                 return Input(path, "policy", text, explicit)  # lint-trust FILE's one line names the JSON error
-            if _JSON_HINT.search(text[:8192]):
+            if _JSON_HINT.search(text[:HINT_SPAN]):
                 raise InputError(f"{path}: invalid JSON ({exc})") from None
             return None
         if isinstance(data, dict) and ("Resources" in data or "AWSTemplateFormatVersion" in data):
@@ -125,7 +129,8 @@ def _walk(directory: Path, found: Found) -> None:
             found.inputs.append(Input(here, "assembly"))
             dirs[:] = []
             continue
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in PRUNED_DIRS)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in PRUNED_DIRS
+                         and not (here / d / "pyvenv.cfg").exists())  # a virtualenv without a leading dot
         for name in sorted(files):
             if not name.lower().endswith(SUFFIXES) or name == MANIFEST:
                 continue

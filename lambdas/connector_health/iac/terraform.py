@@ -36,18 +36,26 @@ def is_plan(data: Any) -> bool:
         k in data for k in ("planned_values", "prior_state", "resource_changes", "values"))
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """`value` where a JSON object belongs, else an empty one (a plan file may hold anything)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _seq(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _modules(module: Any) -> Iterator[dict[str, Any]]:
     stack = [module] if isinstance(module, dict) else []
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(m for m in reversed(current.get("child_modules") or []) if isinstance(m, dict))
+        stack.extend(m for m in reversed(_seq(current.get("child_modules"))) if isinstance(m, dict))
 
 
 def _resources(values: Any) -> dict[str, dict[str, Any]]:
-    root = values.get("root_module") if isinstance(values, dict) else None
-    return {r["address"]: r for m in _modules(root) for r in (m.get("resources") or [])
-            if isinstance(r, dict) and isinstance(r.get("address"), str)}
+    return {r["address"]: r for m in _modules(_obj(values).get("root_module")) for r in _seq(m.get("resources"))
+            if isinstance(r, dict) and isinstance(r.get("address"), str) and r["address"]}
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -112,13 +120,13 @@ def _open(text: str) -> int:
 
 def _config_modules(configuration: Any) -> dict[str, dict[str, Any]]:
     """Module path ("" for the root, "module.a.module.b") -> the module's configuration."""
-    root = configuration.get("root_module") if isinstance(configuration, dict) else None
+    root = _obj(configuration).get("root_module")
     out: dict[str, dict[str, Any]] = {}
     stack = [("", root)] if isinstance(root, dict) else []
     while stack:
         path, module = stack.pop()
         out[path] = module
-        for name, call in (module.get("module_calls") or {}).items():
+        for name, call in _obj(module.get("module_calls")).items():
             if isinstance(call, dict) and isinstance(call.get("module"), dict):
                 stack.append((f"{path}.module.{name}".lstrip("."), call["module"]))
     return out
@@ -149,7 +157,7 @@ def _strings(value: Any) -> list[str]:
 def document_from_blocks(data: dict[str, Any]) -> dict[str, Any]:
     """An aws_iam_policy_document's statement blocks as the JSON policy it renders."""
     statements = []
-    for block in data.get("statement") or []:
+    for block in _seq(data.get("statement")):
         if not isinstance(block, dict):
             continue
         stmt: dict[str, Any] = {}
@@ -162,7 +170,7 @@ def document_from_blocks(data: dict[str, Any]) -> dict[str, Any]:
                 stmt[element] = _strings(block.get(name))
         for element, name in (("Principal", "principals"), ("NotPrincipal", "not_principals")):
             principals: dict[str, list[str]] = {}
-            for p in block.get(name) or []:
+            for p in _seq(block.get(name)):
                 if isinstance(p, dict):
                     principals.setdefault(str(p.get("type")), []).extend(_strings(p.get("identifiers")))
             if principals == {"*": ["*"]}:
@@ -170,7 +178,7 @@ def document_from_blocks(data: dict[str, Any]) -> dict[str, Any]:
             elif principals:
                 stmt[element] = principals
         conditions: dict[str, dict[str, list[str]]] = {}
-        for c in block.get("condition") or []:
+        for c in _seq(block.get("condition")):
             if isinstance(c, dict):
                 conditions.setdefault(str(c.get("test")), {}).setdefault(str(c.get("variable")), []).extend(
                     _strings(c.get("values")))
@@ -189,8 +197,8 @@ class _Plan:
         self.path = path
         planned = data.get("planned_values") if "planned_values" in data else data.get("values")
         self.planned = _resources(planned)
-        self.prior = _resources((data.get("prior_state") or {}).get("values"))
-        self.changes = {c["address"]: c for c in data.get("resource_changes") or []
+        self.prior = _resources(_obj(data.get("prior_state")).get("values"))
+        self.changes = {c["address"]: c for c in _seq(data.get("resource_changes"))
                         if isinstance(c, dict) and isinstance(c.get("address"), str)}
         self.config = _config_modules(data.get("configuration"))
         self.providers = self._providers()
@@ -202,8 +210,8 @@ class _Plan:
             for address, res in source.items():
                 if res.get("type") != PROVIDER_TYPE:
                     continue
-                values = res.get("values") or {}
-                unknown = ((self.changes.get(address) or {}).get("change") or {}).get("after_unknown") or {}
+                values = _obj(res.get("values"))
+                unknown = _obj(self._change(address).get("after_unknown"))
                 url = values.get("url")
                 if not isinstance(url, str):
                     continue  # a provider whose URL is known only after apply links nothing
@@ -216,6 +224,9 @@ class _Plan:
                     unresolved_audiences=() if known else (f"client_id_list of {address} (known after apply)",),
                     refs=frozenset({address, f"{module}.{name}".lstrip(".")}))
         return out
+
+    def _change(self, address: str) -> dict[str, Any]:
+        return _obj(_obj(self.changes.get(address)).get("change"))
 
     def provider_arn(self, provider: Provider) -> str:
         return f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:oidc-provider/{provider.issuer_key}"
@@ -231,20 +242,19 @@ class _Plan:
 
     def _config_resource(self, address: str) -> tuple[str, dict[str, Any] | None]:
         module, name = split_address(address)
-        config = self.config.get(module) or {}
-        found = next((r for r in config.get("resources") or [] if isinstance(r, dict) and r.get("address") == name),
+        found = next((r for r in _seq(_obj(self.config.get(module)).get("resources"))
+                      if isinstance(r, dict) and r.get("address") == name),
                      None)
         return module, found
 
     def _references(self, address: str, attribute: str) -> tuple[str, list[str]]:
         module, config = self._config_resource(address)
-        expression = ((config or {}).get("expressions") or {}).get(attribute) or {}
-        return module, [r for r in expression.get("references") or [] if isinstance(r, str)]
+        expression = _obj(_obj(_obj(config).get("expressions")).get(attribute))
+        return module, [r for r in _seq(expression.get("references")) if isinstance(r, str)]
 
     def _role(self, address: str, res: dict[str, Any]) -> RoleTrust:
-        values = res.get("values") or {}
-        change = (self.changes.get(address) or {}).get("change") or {}
-        unknown = (change.get("after_unknown") or {}).get("assume_role_policy") is True
+        values = _obj(res.get("values"))
+        unknown = _obj(self._change(address).get("after_unknown")).get("assume_role_policy") is True
         _, references = self._references(address, "assume_role_policy")
         document = next((r for r in references if r.startswith(f"data.{DOCUMENT_TYPE}.") and r.endswith(".json")), "")
         document_address = f"{module_instance(address)}.{document.removesuffix('.json')}".lstrip(".") if document else ""
@@ -268,10 +278,10 @@ class _Plan:
     def _document_policy(self, address: str) -> Any:
         """A deferred aws_iam_policy_document's statements with their unknown parts marked."""
         for source in (self.planned, self.prior):
-            values = (source.get(address) or {}).get("values") or {}
+            values = _obj(_obj(source.get(address)).get("values"))
             if isinstance(values.get("json"), str) and values["json"]:
                 return policy_from_text(MarkedStr(values["json"]), address)
-        change = (self.changes.get(address) or {}).get("change") or {}
+        change = self._change(address)
         if not isinstance(change.get("after"), dict):
             return Unresolved(f"the trust policy comes from {address}, whose statements are not in the plan")
         data = _with_unknowns(change["after"], change.get("after_unknown"), f"{address} (known after apply)")
@@ -283,8 +293,8 @@ class _Plan:
     def _link_unknown_principals(self, document_address: str, policy: dict[str, Any]) -> dict[str, Any]:
         """Unknown Federated identifiers -> the ARN of the provider the data source's configuration references."""
         module, references = self._statement_references(document_address)
-        for index, stmt in enumerate(policy.get("Statement") or []):
-            federated = (stmt.get("Principal") or {}).get("Federated") if isinstance(stmt.get("Principal"), dict) else None
+        for index, stmt in enumerate(_seq(policy.get("Statement"))):
+            federated = _obj(_obj(stmt).get("Principal")).get("Federated")
             if not federated:
                 continue
             refs = [q for r in (references[index] if index < len(references) else []) for q in self._followed(module, r)]
@@ -301,21 +311,20 @@ class _Plan:
             return [(module, reference)]
         parent, _, call = module.rpartition(".module.") if ".module." in module else ("", "", module[len("module."):])
         argument = reference.split(".")[1].split("[")[0]
-        expression = ((((self.config.get(parent) or {}).get("module_calls") or {}).get(call) or {})
-                      .get("expressions") or {}).get(argument) or {}
-        return [pair for r in expression.get("references") or [] for pair in self._followed(parent, r, depth + 1)]
+        call_config = _obj(_obj(_obj(self.config.get(parent)).get("module_calls")).get(call))
+        expression = _obj(_obj(call_config.get("expressions")).get(argument))
+        return [pair for r in _seq(expression.get("references")) if isinstance(r, str)
+                for pair in self._followed(parent, r, depth + 1)]
 
     def _statement_references(self, address: str) -> tuple[str, list[list[str]]]:
         """Per statement block, the references of its principals' identifiers (dynamic blocks are not in the
         configuration representation, so their statements have none)."""
         module, config = self._config_resource(address)
-        blocks = ((config or {}).get("expressions") or {}).get("statement") or []
         out: list[list[str]] = []
-        for block in blocks if isinstance(blocks, list) else []:
+        for block in _seq(_obj(_obj(config).get("expressions")).get("statement")):
             refs: list[str] = []
-            for principal in (block.get("principals") or []) if isinstance(block, dict) else []:
-                if isinstance(principal, dict):
-                    refs += (principal.get("identifiers") or {}).get("references") or []
+            for principal in _seq(_obj(block).get("principals")):
+                refs += [r for r in _seq(_obj(_obj(principal).get("identifiers")).get("references")) if isinstance(r, str)]
             out.append(refs)
         return module, out
 

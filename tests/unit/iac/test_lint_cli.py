@@ -157,3 +157,45 @@ def test_duplicate_keys_in_a_template_policy_are_reported_at_their_statement(tmp
     status, out = lint(str(path))
     duplicate = next(f for f in out["findings"] if f["check_id"] == "TRUST_DUPLICATE_KEY")
     assert status == 1 and duplicate["location"]["line"] == 7 and "StringEquals" in duplicate["message"]
+
+
+def test_preset_applies_to_roles_on_its_issuer_only(lint):
+    status, out = lint(str(IAC / "cloudformation/oidc-github-gitlab-eks.yaml"), "--preset", "github-actions")
+    connectors = {f["location"]["resource"]: f["connector"] for f in out["findings"]}
+    assert connectors["GitHubAnyOwnerRole"] == "github-actions" and connectors["GitLabRole"] == "gitlab"
+    assert connectors["EksAnyNamespaceRole"] == "eks-irsa"
+    status, out = lint(str(IAC / "cloudformation/sentinel"), "--preset", "microsoft-sentinel")
+    assert status == 1 and [f["connector"] for f in out["findings"]] == ["microsoft-sentinel"]
+
+
+def _role_template(tmp_path, principal: str, condition: str = "") -> str:
+    path = tmp_path / "role.yaml"
+    path.write_text(
+        "Parameters:\n  ProviderArn: {Type: String}\nResources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n"
+        "      AssumeRolePolicyDocument:\n        Statement:\n          - Effect: Allow\n"
+        f"            Principal: {{Federated: {principal}}}\n"
+        "            Action: [sts:AssumeRoleWithWebIdentity, sts:AssumeRoleWithSAML]\n" + condition)
+    return str(path)
+
+
+def test_unresolvable_provider_is_judged_by_its_condition_keys_or_issuer(tmp_path, lint):
+    condition = ("            Condition:\n              StringEquals:\n"
+                 "                gitlab.com:sub: project_path:mygroup/app:ref_type:branch:ref:main\n")
+    _, out = lint(_role_template(tmp_path, "!Ref ProviderArn", condition))
+    assert out["summary"]["roles"][0]["issuers"] == ["gitlab.com"]
+    assert "judged as the provider its condition keys name (gitlab.com)" in out["findings"][0]["message"]
+    # No condition names an issuer: --issuer does; without it the provider is of unknown kind and nothing pins.
+    _, out = lint(_role_template(tmp_path, "!Ref ProviderArn"), "--issuer", "https://token.actions.githubusercontent.com")
+    assert out["summary"]["roles"][0]["issuers"] == ["token.actions.githubusercontent.com"]
+    status, out = lint(_role_template(tmp_path, "!Ref ProviderArn"))
+    assert status == 1 and "pass --issuer URL to name it" in out["findings"][0]["message"]
+
+
+def test_saml_role_is_judged_as_any_role(tmp_path, lint):
+    status, out = lint(_role_template(tmp_path, "arn:aws:iam::123456789012:saml-provider/Okta"), "--fail-on", "info")
+    assert status == 0 and out["findings"] == [] and out["summary"]["roles"][0]["kind"] == "other"
+    path = tmp_path / "role.yaml"
+    path.write_text(path.read_text().replace("Principal: {Federated: arn:aws:iam::123456789012:saml-provider/Okta}",
+                                             'Principal: "*"'))
+    status, out = lint(str(path))
+    assert status == 1 and {f["check_id"] for f in out["findings"]} == {"TRUST_WILDCARD_PRINCIPAL"}
