@@ -60,7 +60,7 @@ def _rule(check_id: str) -> dict[str, Any]:
                  "markdown": f"**{check_id}** ({check.default_severity.value}): {risk}\n\n**Fix:** {check.remediation}"},
         "defaultConfiguration": {"level": LEVEL[check.default_severity]},
         "properties": {"security-severity": SECURITY_SEVERITY[check.default_severity], "tags": tags,
-                       "precision": "high", "problem.severity": LEVEL[check.default_severity]},
+                       "precision": "high"},
     }
 
 

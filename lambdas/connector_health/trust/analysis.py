@@ -250,6 +250,14 @@ def _policy_candidates(document: PolicyDocument, target: TrustTarget) -> list[Id
     return list(unique.values())[:MAX_LEGIT_CANDIDATES]
 
 
+def _literal_owners(document: PolicyDocument, target: TrustTarget) -> set[str]:
+    """The owners of the identity values the policy names, when all of them are literals (empty otherwise)."""
+    values = _identity_values(document, target)
+    if any(is_pattern and ("*" in value or "?" in value) for found in values.values() for value, is_pattern in found):
+        return set()
+    return {c.owner for key, found in values.items() for c in _candidates(target.profile, key, found)}
+
+
 def _pattern_foreign(document: PolicyDocument, target: TrustTarget, base: Ident) -> list[Ident]:
     """Callers whose identity value matches one of the policy's own values but belongs to another owner, or is one
     any caller can present: derived from each pattern, not from a name. A value whose every match has one owner
@@ -595,7 +603,10 @@ def _identity_issues(document: PolicyDocument, ev: _Evaluator, target: TrustTarg
             ident = dataclasses.replace(ident, audience=profile.extra.get("foreign_audience", foreign_aud))
         unique.setdefault((ident.owner, ident.claims, ident.session, ident.audience), ident)
     admitted = [f for f in list(unique.values())[:MAX_FOREIGN] if ev.admits(f, f.audience or base_aud)]
-    owner_foreign = [f for f in admitted if f.owner != base.owner or f.caller_chosen]
+    # An owner the policy pins with literal values only is one owner, not an unpinned identity: when the configured
+    # caller is another, that is a foreign owner admitted (below), even if a generated foreign caller happens to be it.
+    pinned = _literal_owners(document, target) if target.legit is not None else set()
+    owner_foreign = [f for f in admitted if (f.owner != base.owner or f.caller_chosen) and f.owner not in pinned]
     if not owner_foreign and admitted and not profile.audience_pins and not _identity_constrained(document, target):
         owner_foreign = [dataclasses.replace(admitted[0], label=f"any caller of the issuer, since no condition names "
                                                                 f"the caller's identity (e.g. {admitted[0].label})")]

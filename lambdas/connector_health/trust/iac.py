@@ -278,9 +278,10 @@ class _Context:
     def _inferred_issuer(self, value: Any, stmt: dict[str, Any], notes: list[str]) -> str:
         origin = value.origin if isinstance(value, (Unresolved, Placeholder)) else \
             ", ".join(unresolved_origins(value)) or str(value)
-        named = list(dict.fromkeys(k.rsplit(":", 1)[0] for op in (stmt.get("Condition") or {}).values()
-                                   if isinstance(op, dict) for k in op if ":" in k and "." in k.rsplit(":", 1)[0]
-                                   and not unresolved_origins(k)))
+        condition = stmt.get("Condition")
+        named = list(dict.fromkeys(k.rsplit(":", 1)[0] for op in (condition.values() if isinstance(condition, dict) else ())
+                                   if isinstance(op, dict) for k in op if isinstance(k, str) and ":" in k
+                                   and "." in k.rsplit(":", 1)[0] and not unresolved_origins(k)))
         if len(named) == 1:
             notes.append(f"the Federated principal ({origin}) could not be resolved; judged as the provider its "
                          f"condition keys name ({named[0]})")

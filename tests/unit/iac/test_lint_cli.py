@@ -199,3 +199,17 @@ def test_saml_role_is_judged_as_any_role(tmp_path, lint):
                                              'Principal: "*"'))
     status, out = lint(str(path))
     assert status == 1 and {f["check_id"] for f in out["findings"]} == {"TRUST_WILDCARD_PRINCIPAL"}
+
+
+def test_cdk_path_metadata_is_part_of_the_location(tmp_path, lint):
+    template = {"Resources": {"DeployRoleA1B2C3": {
+        "Type": "AWS::IAM::Role", "Metadata": {"aws:cdk:path": "CiStack/DeployRole/Resource"},
+        "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [POLICY["Statement"][0]]}}}}}
+    (tmp_path / "CiStack.template.json").write_text(json.dumps(template, indent=1))
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": "53.0.0", "artifacts": {"CiStack": {
+        "type": "aws:cloudformation:stack", "properties": {"templateFile": "CiStack.template.json"},
+        "displayName": "CiStack"}}}))
+    status, out = lint(str(tmp_path))
+    assert status == 1 and out["summary"]["inputs"][0]["kind"] == "cdk-assembly"
+    location = out["findings"][0]["location"]
+    assert location["cdk_path"] == "CiStack/DeployRole/Resource" and location["stack"] == "CiStack"
