@@ -625,8 +625,10 @@ def _variants(templates: TemplateSet, template: Template, logical: str,
         base[role["Condition"]] = True
     out = []
     pending: list[tuple[dict[str, bool], list[str]]] = [(base, [])]
-    while pending and len(out) < MAX_VARIANTS:
+    resolutions = 0
+    while pending and len(out) < MAX_VARIANTS and resolutions < 4 * MAX_VARIANTS:
         choices, branched = pending.pop(0)
+        resolutions += 1
         resolver, policy = resolve(choices)
         open_ = [c for c in resolver.used if c not in choices]
         if not open_:
@@ -641,6 +643,10 @@ def _variants(templates: TemplateSet, template: Template, logical: str,
             pending.insert(0, ({**choices, name: fixed}, branched))
         else:
             pending[0:0] = [({**choices, name: True}, [*branched, name]), ({**choices, name: False}, [*branched, name])]
+    if pending:  # more combinations than are linted: say so rather than pass the rest silently
+        for _, _, resolver, _ in out:
+            resolver.assumptions.setdefault(f"only the first {len(out)} combinations of the Fn::If conditions it "
+                                            "depends on were linted")
     return out
 
 

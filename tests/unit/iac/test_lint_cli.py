@@ -213,3 +213,43 @@ def test_cdk_path_metadata_is_part_of_the_location(tmp_path, lint):
     assert status == 1 and out["summary"]["inputs"][0]["kind"] == "cdk-assembly"
     location = out["findings"][0]["location"]
     assert location["cdk_path"] == "CiStack/DeployRole/Resource" and location["stack"] == "CiStack"
+
+
+def test_cdk_stages_and_nested_stack_templates_are_all_read(tmp_path, lint):
+    def role_template(sub: str) -> dict:
+        statement = json.loads(json.dumps(POLICY["Statement"][0]))
+        statement["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"] = sub
+        return {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [statement]}}}}}
+
+    stage = tmp_path / "assembly-Prod"
+    stage.mkdir()
+    (stage / "ProdApp.template.json").write_text(json.dumps(role_template("repo:octo-org/*")))
+    (stage / "manifest.json").write_text(json.dumps({"version": "53.0.0", "artifacts": {"ProdApp": {
+        "type": "aws:cloudformation:stack", "properties": {"templateFile": "ProdApp.template.json"}}}}))
+    (tmp_path / "App.template.json").write_text(json.dumps(role_template("repo:octo-org/app:ref:refs/heads/main")))
+    (tmp_path / "AppNestedStackAppNestedStackResource1234.nested.template.json").write_text(
+        json.dumps(role_template("repo:*")))
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": "53.0.0", "artifacts": {
+        "App": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "App.template.json"}},
+        "assembly-Prod": {"type": "cdk:cloud-assembly", "properties": {"directoryName": "assembly-Prod"}},
+        "Escape": {"type": "cdk:cloud-assembly", "properties": {"directoryName": "../elsewhere"}}}}))
+    status, out = lint(str(tmp_path))
+    assert out["summary"]["inputs"][0]["templates"] == 3
+    by_file = {f["location"]["file"].rsplit("/", 1)[-1]: f["check_id"] for f in out["findings"]
+               if f["check_id"] in ("TRUST_WILDCARD_VALUE", "TRUST_SUBJECT_UNRESTRICTED")}
+    assert by_file == {"ProdApp.template.json": "TRUST_WILDCARD_VALUE",
+                       "AppNestedStackAppNestedStackResource1234.nested.template.json": "TRUST_SUBJECT_UNRESTRICTED"}
+    assert status == 1
+
+
+def test_plan_role_known_after_apply_uses_the_document_read_while_planning(tmp_path, lint):
+    plan = json.loads(GITLAB_PLAN.read_text())
+    role = next(r for r in plan["planned_values"]["root_module"]["resources"] if r["address"] == "aws_iam_role.cicd")
+    del role["values"]["assume_role_policy"]
+    change = next(c for c in plan["resource_changes"] if c["address"] == "aws_iam_role.cicd")
+    change["change"]["after_unknown"]["assume_role_policy"] = True
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    _, out = lint(str(tmp_path / "plan.json"))
+    cicd = {f["check_id"] for f in out["findings"] if f["location"]["resource"] == "aws_iam_role.cicd"}
+    assert cicd == {"TRUST_WILDCARD_VALUE", "TRUST_AUDIENCE_UNRESTRICTED"}

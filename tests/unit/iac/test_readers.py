@@ -242,3 +242,12 @@ def test_policy_document_blocks_render_the_policy():
         {"Sid": "S", "Effect": "Allow", "Action": ["sts:AssumeRoleWithWebIdentity"],
          "Principal": {"Federated": ["arn:p"]}, "Condition": {"StringLike": {"k:sub": ["a", "b"]}}},
         {"Effect": "Deny", "Action": ["*"], "Principal": "*"}]}
+
+
+def test_variants_are_bounded_and_the_bound_is_said():
+    conditions = "\n".join(f"  C{i}: !Equals [!Ref P{i}, x]" for i in range(7))
+    parameters = "\n".join(f"  P{i}: {{Type: String}}" for i in range(7))
+    sub = "!Join ['', [" + ", ".join(f"!If [C{i}, a, b]" for i in range(7)) + "]]"
+    roles, _ = _roles(_template("x", sub, f"Parameters:\n{parameters}\nConditions:\n{conditions}"))
+    assert len(roles) == 32 and len({r.variant for r in roles}) == 32
+    assert all("only the first 32 combinations" in " ".join(r.assumptions) for r in roles)
