@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from .model import (NO_VALUE, PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION, MarkedDict, MarkedList, MarkedStr,
                     Placeholder, Provider, RoleTrust, Unresolved)
-from .source import SourceError, line_of, load_json
+from .source import SourceError, line_of, load_json, plain
 
 ROLE_TYPE = "AWS::IAM::Role"
 PROVIDER_TYPES = ("AWS::IAM::OIDCProvider", "Custom::AWSCDKOpenIdConnectProvider")
@@ -436,8 +436,6 @@ class _Resolver:
         return MarkedStr(base64.b64encode(str(text).encode()).decode(), line_of(node))
 
     def _to_json_string(self, arg: Any, node: Any) -> Any:
-        from .source import plain
-
         return MarkedStr(json.dumps(plain(self.value(arg)), separators=(",", ":"), default=str), line_of(node))
 
     def _length(self, arg: Any, node: Any) -> Any:
