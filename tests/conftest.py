@@ -55,3 +55,28 @@ def scan(config):
         return result, by_id
 
     return _scan
+
+
+@pytest.fixture
+def hang_guard():
+    """`hang_guard(function, seconds=120) -> (finished, value)`: run `function` in a forked child process and kill
+    it after `seconds`. A guard against hangs, not a timing assertion (bench/ measures times): a backtracking
+    regex holds the GIL in C, so only a separate process can be stopped. `value` must be picklable."""
+    import multiprocessing
+
+    def run(function, seconds: float = 120.0):
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+
+        def child():
+            sender.send(function())
+
+        process = context.Process(target=child, daemon=True)
+        process.start()
+        finished = receiver.poll(seconds)
+        value = receiver.recv() if finished else None
+        process.kill()
+        process.join()
+        return finished, value
+
+    return run

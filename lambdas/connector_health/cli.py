@@ -92,6 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write the report to FILE instead of standard output (e.g. results.sarif)")
     lint.add_argument("--fail-on", type=_severity, default="high")
 
+    explain = sub.add_parser(
+        "explain", help="why STS admits or refuses one caller for one role: every stage and the first refusing condition")
+    where = explain.add_mutually_exclusive_group()
+    where.add_argument("--role", metavar="NAME|ARN", help="read the role's trust policy and the providers from the account "
+                                                          "(online; with --cloudtrail-event the recorded role is the default)")
+    where.add_argument("--policy", metavar="FILE", help="a trust-policy file or `aws iam get-role` output (offline)")
+    who = explain.add_mutually_exclusive_group(required=True)
+    who.add_argument("--token", metavar="JWT", help="a token to check locally (@FILE reads a file, - standard input); "
+                                                    "never printed")
+    who.add_argument("--claims", metavar="JSON", help="token claims as a JSON object (@FILE reads a file)")
+    who.add_argument("--cloudtrail-event", metavar="FILE",
+                     help="a CloudTrail record (the console's event record, lookup-events output or a log file)")
+    explain.add_argument("--session-name", help="the RoleSessionName the caller sends (with --token or --claims)")
+    explain.add_argument("--provider-audience", action="append", default=[], metavar="AUD",
+                         help="offline: an audience of the provider's ClientIDList (repeatable)")
+    explain.add_argument("--config", default=None,
+                         help="YAML config for the issuer inspection settings and the connectors' expected callers "
+                              "(default: $CONNECTOR_HEALTH_CONFIG when set)")
+    explain.add_argument("--format", choices=("table", "json"), default="table")
+    explain.add_argument("--fail-on", type=_severity, default="high")
+
     sandbox = sub.add_parser("sandbox", help="run the emulated environment (moto + local TLS issuer) in the background")
     sandbox.add_argument("action", choices=("up", "down", "status"))
     sandbox.add_argument("--dir", type=Path, default=None, help="state directory of the background sandbox")
@@ -285,6 +306,57 @@ def _where(location: dict | None) -> str:
     return f"{head}\n" if head else ""
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """`explain`: stages and the first refusing condition; the token never reaches the output or an error."""
+    from .config import ConfigError, load_config
+    from .exchange.redact import Secret, protected, scrub
+    from .live.explain import ExplainInputError, read_file, read_json, read_text, render_explanations, run_explain
+    from .output import exit_status, findings_json
+
+    config = None
+    config_path = args.config or os.environ.get("CONNECTOR_HEALTH_CONFIG")
+    if config_path:
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            return _fail(f"config error: {exc}")
+    token = claims = event = None
+    try:
+        if args.token is not None:
+            token = Secret(read_text(args.token, "--token"))
+        elif args.claims is not None:
+            claims = read_json(read_text(args.claims, "--claims"), "--claims")
+            if not isinstance(claims, dict):
+                return _fail("--claims: must be a JSON object of token claims, e.g. {\"iss\": ..., \"aud\": ..., \"sub\": ...}")
+        else:
+            event = read_json(read_file(Path(args.cloudtrail_event), "--cloudtrail-event"), "--cloudtrail-event")
+        if event is None and not (args.role or args.policy):
+            return _fail("--role NAME|ARN or --policy FILE is needed with --token or --claims")
+        with protected(token):
+            explanations, account = run_explain(
+                role=args.role, policy_file=args.policy, token=token, claims=claims, event_data=event,
+                session_name=args.session_name, provider_audiences=args.provider_audience, config=config)
+    except ExplainInputError as exc:
+        return _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - one line, and never the token
+        with protected(token):
+            text = scrub(f"{exc.__class__.__name__}: {exc}")[:300]
+        return _fail(f"could not complete explain: {text}")
+    findings = [f for f in (e.finding(account) for e in explanations) if f is not None]
+    by_sev = {s.value: 0 for s in Severity}
+    for finding in findings:
+        by_sev[finding.severity.value] += 1
+    summary = {"account": account, "findings": len(findings), "by_severity": by_sev,
+               "explanations": [e.as_dict() for e in explanations]}
+    if args.format == "json":
+        print(findings_json(findings, summary))
+    else:
+        from rich.console import Console
+
+        render_explanations(explanations, Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160))
+    return exit_status(findings, args.fail_on)
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import daemon
 
@@ -318,7 +390,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"check": cmd_check, "run": cmd_run, "baseline": cmd_baseline, "lint-trust": cmd_lint_trust, "sandbox": cmd_sandbox, "demo": cmd_demo}
+    handlers = {"check": cmd_check, "run": cmd_run, "baseline": cmd_baseline, "lint-trust": cmd_lint_trust,
+                "explain": cmd_explain, "sandbox": cmd_sandbox, "demo": cmd_demo}
     try:
         return handlers[args.command](args)
     except BrokenPipeError:

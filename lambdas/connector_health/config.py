@@ -64,7 +64,7 @@ class EntraClientCredentials(_Strict):
     secret_arn: str | None = None
     secret_env: str | None = None
     # Token endpoint base; the default is Microsoft's. The sandbox points it at the local issuer.
-    authority: str = "https://login.microsoftonline.com"
+    authority: str = Field(default="https://login.microsoftonline.com", pattern=r"^https://[^/?#@\s]+(/[^?#\s]*)?$")
 
     @model_validator(mode="after")
     def _one_secret(self) -> "EntraClientCredentials":
@@ -117,6 +117,9 @@ class ConnectorConfig(_Strict):
     severities: dict[str, SeverityName] = Field(default_factory=dict)
     stack_name: str | None = None
     token_source: TokenSource | None = None
+    # EXCHANGE_LIVE_SILENT: hours without a successful real exchange before the connector counts as silent
+    # (default: the preset's; 0 turns the check off for this connector).
+    expected_activity_hours: float | None = Field(default=None, ge=0, le=2160)
 
     @field_validator("preset")
     @classmethod
@@ -207,6 +210,9 @@ class IssuerInspection(_Strict):
     # The trust store that stands for "AWS's library of trusted root CAs"; default: certifi's bundle.
     public_ca_bundle: str | None = None
     max_workers: int = Field(default=8, ge=1, le=64)
+    # Issuers, JWKS hosts and token endpoints on loopback, link-local, private or reserved addresses are refused
+    # (an issuer must not steer the monitor onto internal services); true only for local and test issuers.
+    allow_private_addresses: bool = False
 
     @model_validator(mode="after")
     def _windows(self) -> "IssuerInspection":
@@ -236,6 +242,32 @@ class StateConfig(_Strict):
     topic_arn: str | None = None
     # Resolved findings (and run markers) expire from the table after this many days (DynamoDB TTL).
     retention_days: int = Field(default=30, ge=1, le=3650)
+
+
+RegionName = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")]
+
+
+class LiveExchanges(_Strict):
+    """The connectors' real AssumeRoleWithWebIdentity calls, read from CloudTrail (EXCHANGE_LIVE_*)."""
+
+    enabled: bool = True
+    # Regions whose CloudTrail is read (each logs the calls its STS endpoint served; the global endpoint logs in
+    # us-east-1). Default: the config's region and us-east-1.
+    regions: list[RegionName] = Field(default_factory=list)
+    # The window of a run without state (first run, `check`): this far back (LookupEvents keeps 90 days), and at
+    # least as far as the longest expected_activity_hours.
+    lookback_hours: float = Field(default=24, gt=0, le=2160)
+    # CloudTrail delivers events about 5 (up to 15) minutes after the call: the window ends this long before now.
+    settle_minutes: float = Field(default=15, ge=0, le=120)
+    # LookupEvents is limited to 2 requests per second per account and region; the reader stays under this.
+    requests_per_second: float = Field(default=1.8, gt=0, le=2)
+    # Budget per region and run (50 events per page); the newest events are read first.
+    max_events_per_region: int = Field(default=10_000, ge=50, le=100_000)
+    # EXCHANGE_LIVE_FAILURES findings per connector (the largest groups; the rest are counted in the first).
+    top_causes: int = Field(default=10, ge=1, le=50)
+
+    def region_list(self, default_region: str) -> list[str]:
+        return list(dict.fromkeys(self.regions or [default_region, "us-east-1"]))
 
 
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
@@ -302,6 +334,7 @@ class Config(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     org: OrgConfig = Field(default_factory=OrgConfig)
+    live_exchanges: LiveExchanges = Field(default_factory=LiveExchanges)
     connectors: list[ConnectorConfig] = Field(min_length=1)
 
     @field_validator("schedule")
@@ -342,6 +375,8 @@ class Connector:
     stack_name: str | None
     token_source: Any = None
     plans: tuple[str, ...] = field(default=())
+    # EXCHANGE_LIVE_SILENT window; None: not checked.
+    expected_activity_hours: float | None = None
 
     @property
     def issuer_key(self) -> str:
@@ -416,6 +451,7 @@ def resolve_connector(cfg: ConnectorConfig) -> Connector:
     accepted = frozenset(needed) | frozenset(preset.audiences) | frozenset(cfg.extra_audiences) \
         | frozenset(r.audience for r in roles if r.audience)
     caller = {k: _fill(v, values) for k, v in preset.caller.items()} | dict(cfg.caller)
+    activity = cfg.expected_activity_hours if cfg.expected_activity_hours is not None else preset.expected_activity_hours
     return Connector(
         name=cfg.name,
         preset=preset,
@@ -429,6 +465,7 @@ def resolve_connector(cfg: ConnectorConfig) -> Connector:
         stack_name=cfg.stack_name,
         token_source=cfg.token_source,
         plans=plans,
+        expected_activity_hours=activity or None,
     )
 
 
@@ -475,6 +512,7 @@ def _phrase(error: dict[str, Any], data: Any) -> str:
             "region": "use an AWS region code such as us-east-1",
             "member_role_name": "use an IAM role name (letters, digits and +=,.@_-, up to 64 characters)",
             "organization_id": "use the organisation id from `aws organizations describe-organization`, e.g. o-a1b2c3d4e5",
+            "regions": "use AWS region codes such as us-east-1",
         }
         fixes |= {
             "include_accounts": "use a 12-digit AWS account id", "exclude_accounts": "use a 12-digit AWS account id",

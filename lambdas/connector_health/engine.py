@@ -2,6 +2,11 @@
 
 Used by the CLI and the Lambda handlers alike. One failing check or one unreachable issuer never stops the
 others: it becomes a finding.
+
+The scan also says which checks really ran, per connector (`ScanResult.coverage`): a check whose `needs` were not
+read does not run, a check whose `reads` are missing ran on partial data, and a check that raised did not finish.
+Only the checks that completed may resolve their earlier findings (the state lifecycle asks `Coverage`); the
+others' findings stay open, and the MONITOR_* finding of the failed read names them.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import boto3
 
@@ -21,6 +26,7 @@ from .collect.issuer import IssuerInspector, IssuerReport
 from .config import Config, Connector
 from .exchange import ExchangeResults, ExchangeRunner, exchange_summary
 from .findings import Finding, Severity, sort_findings
+from .live.runner import LiveResults, LiveState, collect_live_exchanges
 
 # Reads the collector makes for every account; the execution role is built from these plus the checks' own.
 COLLECTOR_PERMISSIONS = (
@@ -29,6 +35,46 @@ COLLECTOR_PERMISSIONS = (
     "iam:ListOpenIDConnectProviders",
     "iam:GetOpenIDConnectProvider",
 )
+
+
+# Parts of a scan that checks depend on (`Check.needs`, `Check.reads`).
+PARTS = (
+    "roles",  # every role and managed policy (GetAccountAuthorizationDetails)
+    "providers",  # every OIDC provider
+    "issuer",  # the connector's issuer was inspected
+    "issuer_tls",  # a TLS handshake with every host of the issuer succeeded
+    "discovery",  # the discovery document was read
+    "jwks",  # the JWKS was read and holds usable keys
+    "exchanges",  # every probe and real exchange of the connector got STS's answer
+    "stack",  # the onboarding stack was looked up (or the connector names none)
+    "stack_drift",  # drift detection finished with IN_SYNC or DRIFTED (or there is no stack to check)
+    "baseline",  # the connector has an accepted baseline
+    "cloudtrail",  # the connector's real exchanges were read from CloudTrail for the whole window (EXCHANGE_LIVE_*)
+)
+
+
+@dataclass
+class Coverage:
+    """Which checks completed in this scan, per connector (``*`` for the account-wide ones), and why the others
+    did not: only a check that completed may resolve its earlier findings."""
+
+    completed: dict[str, frozenset[str]] = field(default_factory=dict)
+    not_run: dict[str, dict[str, str]] = field(default_factory=dict)  # connector -> check id -> why
+
+    def may_resolve(self, connector: str, check_id: str, details: Mapping[str, Any] | None = None) -> bool:
+        from .checks import all_checks
+
+        if check_id == "MONITOR_CHECK_ERROR" and connector != ACCOUNT_WIDE:
+            # A check that raised last time: its error is over only once that check completed.
+            check_id = str((details or {}).get("check_id") or check_id)
+        if check_id not in {c.id for c in all_checks()}:
+            return True  # a check this version no longer has: nothing will ever report it again
+        return check_id in self.completed.get(connector, frozenset())
+
+    def checks_not_run(self, part: str) -> list[str]:
+        """The checks that did not run or ran on partial data because `part` was missing (any connector)."""
+        return sorted({check for reasons in self.not_run.values() for check, why in reasons.items()
+                       if part in why.split(", ")})
 
 
 @dataclass
@@ -40,6 +86,9 @@ class ScanResult:
     connectors: list[Connector]
     duration_seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
+    # The live-exchange phase (CloudTrail); None when it did not run.
+    live: LiveResults | None = None
+    coverage: Coverage = field(default_factory=Coverage)
 
     def unreadable(self) -> str | None:
         """Why nothing of the account could be read (who the credentials are, its roles, its providers), or None.
@@ -65,6 +114,7 @@ class ScanResult:
             "tls_handshakes": self.stats.get("tls_handshakes", 0),
             # Probe stage reached and latency per provider, and how each real exchange ended (exchange/runner.py).
             **exchange_summary(self.stats.get("exchange")),
+            **({"live_exchanges": self.live.summary()} if self.live is not None else {}),
         }
 
 
@@ -74,6 +124,36 @@ def _parts_available(snapshot: AccountSnapshot) -> set[str]:
         parts.add("roles")
     if snapshot.providers_complete:
         parts.add("providers")
+    return parts
+
+
+def _exchanges_answered(conn: Connector, results: ExchangeResults | None) -> bool:
+    if results is None or not conn.issuer or "{" in conn.issuer:
+        return False
+    probes_answered = all(p.outcome is not None and p.error is None for p in results.probes_for(conn.name))
+    return probes_answered and all(e.stage != "not-run" for e in results.exchanges_for(conn.name))
+
+
+def _connector_parts(account_parts: set[str], conn: Connector, report: IssuerReport | None,
+                     exchanges: ExchangeResults | None, stack: Any, baseline: Any) -> set[str]:
+    """What could be read for one connector, beyond the account's roles and providers."""
+    parts = set(account_parts)
+    if report is not None:
+        parts.add("issuer")
+        if report.hosts and not any(h.error for h in report.hosts):
+            parts.add("issuer_tls")
+        if report.discovery is not None:
+            parts.add("discovery")
+        if report.key_ids:
+            parts.add("jwks")
+    if _exchanges_answered(conn, exchanges):
+        parts.add("exchanges")
+    if stack is None or (not stack.errors and stack.exists is not None):
+        parts.add("stack")
+    if stack is None or stack.exists is False or (not stack.errors and stack.drift_status in ("IN_SYNC", "DRIFTED")):
+        parts.add("stack_drift")
+    if baseline:
+        parts.add("baseline")
     return parts
 
 
@@ -99,10 +179,13 @@ def scan_account(
     exchanges: bool = True,
     baselines: dict[str, dict[str, Any]] | None = None,
     secrets_session: boto3.session.Session | None = None,
+    live: bool = True,
+    live_state: LiveState | None = None,
 ) -> ScanResult:
     """Scan one account. `baselines` maps connector names to their accepted baseline (drift checks compare
     against it; without one they are silent). `secrets_session` reads token-source secrets (default: `session`;
-    in hub mode the hub's own, since `session` is then the member account's role)."""
+    in hub mode the hub's own, since `session` is then the member account's role). `live_state`: where the
+    previous run's CloudTrail window ended (without it the window is the configured lookback)."""
     started = time.monotonic()
     now = now or dt.datetime.now(dt.timezone.utc)
     collector = SnapshotCollector(session, config.region)
@@ -134,34 +217,62 @@ def scan_account(
             stacks[conn.name] = inspect_stack(cfn, conn.stack_name)
             snapshot.read_errors.extend(stacks[conn.name].errors)
 
+    # The connectors' real exchanges, from CloudTrail (EXCHANGE_LIVE_*).
+    live_results: LiveResults | None = None
+    if live and config.live_exchanges.enabled:
+        live_results = collect_live_exchanges(config, collector.session, snapshot, connectors, now=now,
+                                              state=live_state)
+
     checks = all_checks()
-    available = _parts_available(snapshot)
+    available = _parts_available(snapshot) | ({"cloudtrail"} if live_results and live_results.available else set())
     findings: list[Finding] = []
+    coverage = Coverage()
     for conn in connectors:
+        baseline = (baselines or {}).get(conn.name)
         ctx = CheckContext(config=config, connector=conn, snapshot=snapshot, issuer=reports.get(conn.issuer), now=now,
-                           extras={"exchanges": exchange_results, "stacks": stacks,
-                                   "baseline": (baselines or {}).get(conn.name)})
+                           extras={"exchanges": exchange_results, "stacks": stacks, "baseline": baseline,
+                                   "live": live_results})
+        parts = _connector_parts(available, conn, reports.get(conn.issuer), exchange_results, stacks.get(conn.name),
+                                 baseline)
+        completed: set[str] = set()
+        not_run: dict[str, str] = {}
         for check in checks:
-            if check.scope != "connector" or not set(check.needs) <= available:
+            if check.scope != "connector":
+                continue
+            missing = [p for p in (*check.needs, *check.reads) if p not in parts]
+            if not set(check.needs) <= parts:
+                not_run[check.id] = ", ".join(missing)
                 continue
             try:
                 findings.extend(check.run(ctx))
             except Exception as exc:  # noqa: BLE001 - a broken check becomes a finding, never a stopped run
                 findings.append(_error_finding(ctx, check.id, exc))
+                not_run[check.id] = "raised"
+                continue
+            if missing:
+                not_run[check.id] = ", ".join(missing)
+            else:
+                completed.add(check.id)
+        coverage.completed[conn.name] = frozenset(completed)
+        coverage.not_run[conn.name] = not_run
 
     # Account-scoped checks (MONITOR_*) run once, under a pseudo-connector that stands for all of them.
     account_conn = Connector(
         name=ACCOUNT_WIDE, preset=None, issuer="", needed_audiences=(), accepted_audiences=frozenset(), roles=(),
         customer_tenant_id=None, caller={}, severities={}, stack_name=None,
     )
-    actx = CheckContext(config=config, connector=account_conn, snapshot=snapshot, issuer=None, now=now)
+    actx = CheckContext(config=config, connector=account_conn, snapshot=snapshot, issuer=None, now=now,
+                        extras={"coverage": coverage})
+    account_completed: set[str] = set()
     for check in checks:
         if check.scope != "account":
             continue
         try:
             findings.extend(check.run(actx))
+            account_completed.add(check.id)
         except Exception as exc:  # noqa: BLE001
             findings.append(_error_finding(actx, check.id, exc))
+    coverage.completed[ACCOUNT_WIDE] = frozenset(account_completed)
 
     return ScanResult(
         account_id=snapshot.account_id,
@@ -172,4 +283,6 @@ def scan_account(
         duration_seconds=time.monotonic() - started,
         stats={"tls_handshakes": inspector.handshakes}
         | ({"exchange": exchange_results.metrics()} if exchange_results is not None else {}),
+        live=live_results,
+        coverage=coverage,
     )

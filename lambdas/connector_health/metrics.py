@@ -36,6 +36,11 @@ PROBE_STAGE = MetricDef("ProbeStage", "Count", ("Connector",), "Minimum",
 PROBE_LATENCY = MetricDef("ProbeLatency", "Milliseconds", ("Connector",), "Maximum", "STS round trip of the probe")
 CERT_DAYS_LEFT = MetricDef("CertificateDaysLeft", "Count", ("Connector",), "Minimum",
                            "days until the first of the issuer's leaf or pinned certificates expires")
+LIVE_SUCCESSES = MetricDef("LiveExchangeSuccesses", "Count", ("Connector",), "Sum",
+                           "the connector's real AssumeRoleWithWebIdentity calls that got credentials (CloudTrail, "
+                           "per run's window; the monitor's own test exchanges excluded)")
+LIVE_FAILURES = MetricDef("LiveExchangeFailures", "Count", ("Connector",), "Sum",
+                          "the connector's real AssumeRoleWithWebIdentity calls that STS refused (CloudTrail)")
 ACCOUNTS_SCANNED = MetricDef("AccountsScanned", "Count", (), "Sum", "organisation runs: accounts scanned")
 ACCOUNTS_FAILED = MetricDef("AccountsFailed", "Count", (), "Sum", "organisation runs: accounts that could not be scanned")
 ACCOUNTS_SKIPPED = MetricDef("AccountsSkipped", "Count", (), "Sum", "organisation runs: accounts excluded by the config")
@@ -48,7 +53,8 @@ ACCOUNT_FINDINGS = MetricDef("AccountFindings", "Count", ("Account",), "Maximum"
                              "organisation runs: the account's findings at or above medium")
 
 ALL = (HEALTHY, OPEN_FINDINGS, SCAN_DURATION, SCAN_ERRORS, HEARTBEAT, PROBE_STAGE, PROBE_LATENCY, CERT_DAYS_LEFT,
-       ACCOUNTS_SCANNED, ACCOUNTS_FAILED, ACCOUNTS_SKIPPED, ACCOUNT_HEALTHY, ACCOUNT_FINDINGS)
+       LIVE_SUCCESSES, LIVE_FAILURES, ACCOUNTS_SCANNED, ACCOUNTS_FAILED, ACCOUNTS_SKIPPED, ACCOUNT_HEALTHY,
+       ACCOUNT_FINDINGS)
 # What only the organisation hub emits (the worker and the fan-out); a one-account stack has nothing to show for them.
 ORGANISATION = (ACCOUNTS_SCANNED, ACCOUNTS_FAILED, ACCOUNTS_SKIPPED, ACCOUNT_HEALTHY, ACCOUNT_FINDINGS)
 BY_NAME = {m.name: m for m in ALL}

@@ -4,9 +4,11 @@
 2. Scan the account (drift checks compare with the baselines). A connector without a baseline gets one now
    (first run: recorded, nothing alerted for drift).
 3. Per connector: record what this run observed, derive the changes (new, escalated, resolved, reminder), claim
-   them with conditional writes, publish ONE message for the connector's claimed changes at or above the
-   minimum severity, then record them as notified. A failed publish releases the claims (the next run alerts
-   them again); a Lambda retry of the same run (same run id) finds its run marker and does not publish twice.
+   them with conditional writes, publish the connector's claimed changes at or above the minimum severity (one
+   message, or several when they do not fit SNS's limit: `alerts.compose_all`), and record each message's
+   changes as notified once that message is published. A failed publish releases its message's claims (the next
+   run alerts them again) and never blocks the connector's other messages; a Lambda retry of the same run (same
+   run id) finds the run markers of the messages it published and does not publish those changes twice.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .alerts import AlertMessage, compose
+from .alerts import AlertMessage, compose_all, compose_summary
+from .checks.monitor import ACCOUNT_WIDE, state_problem_finding
 from .collect.aws import BOTO_CONFIG, AccountSnapshot
 from .config import Config
-from .engine import ScanResult, scan_account
+from .engine import Coverage, ScanResult, scan_account
 from .findings import Finding, Severity
 from .state.baseline import capture
 from .state.lifecycle import Change, plan
+from .state.live import LiveStateStore
 from .state.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -94,9 +98,11 @@ def run_pipeline(config: Config, *, run_id: str, session: boto3.session.Session 
 
     connectors = config.resolved_connectors()
     baselines = {c.name: store.get_baseline(account, c.name) for c in connectors}
+    live_store = LiveStateStore(store.table_name, session, config.region)
+    live_state = live_store.load(account) if config.live_exchanges.enabled else None
     scan = scan_account(config, session=scan_session, account_id=account, now=now, exchanges=exchanges,
                         inspector=inspector, baselines={k: v for k, v in baselines.items() if v},
-                        secrets_session=session)
+                        secrets_session=session, live_state=live_state)
     result = PipelineResult(scan=scan)
 
     for conn in connectors:
@@ -109,10 +115,18 @@ def run_pipeline(config: Config, *, run_id: str, session: boto3.session.Session 
     by_connector: dict[str, list[Finding]] = {c.name: [] for c in connectors}
     for finding in scan.findings:
         by_connector.setdefault(finding.connector, []).append(finding)
-    # Account-wide monitor findings ("*") have their own lifecycle, even when there are none this run.
-    by_connector.setdefault("*", [])
+    # Account-wide monitor findings ("*") have their own lifecycle, even when there are none this run; they are
+    # settled last, with a finding for every state write that did not fit.
+    account_wide = by_connector.pop(ACCOUNT_WIDE, [])
     for name, findings in by_connector.items():
-        _settle_connector(config, store, sns, topic, account, name, findings, run_id, now, result)
+        _settle_connector(config, store, sns, topic, account, name, findings, run_id, now, result, scan.coverage)
+    account_wide += [state_problem_finding(config, account, scan.snapshot.partition, p) for p in store.problems]
+    _settle_connector(config, store, sns, topic, account, ACCOUNT_WIDE, account_wide, run_id, now, result,
+                      scan.coverage)
+    # The next run's CloudTrail window starts where this one ended, once this run's changes went out (a retried run
+    # reads the same window again).
+    if scan.live is not None and scan.live.available and not result.publish_errors:
+        live_store.save(account, scan.live.next_state(), now)
     return result
 
 
@@ -127,16 +141,20 @@ def settle_account_findings(config: Config, *, run_id: str, account: str, findin
     scan = ScanResult(account_id=account, findings=list(findings), snapshot=AccountSnapshot(account_id=account),
                       issuers={}, connectors=[], duration_seconds=0.0)
     result = PipelineResult(scan=scan)
+    # Nothing ran in the account: no earlier finding of it may be resolved (Coverage() lets none resolve).
     _settle_connector(config, store, sns, topic, account, "*", [f for f in findings if f.connector == "*"],
-                      run_id, now, result)
+                      run_id, now, result, Coverage())
     return result
 
 
 def _settle_connector(config: Config, store: StateStore, sns, topic: str, account: str, connector: str,
-                      findings: list[Finding], run_id: str, now: dt.datetime, result: PipelineResult) -> None:
+                      findings: list[Finding], run_id: str, now: dt.datetime, result: PipelineResult,
+                      coverage: Coverage) -> None:
     records = store.load_findings(account, connector)
     observed, changes = plan(findings, records, now, reminder_hours=config.alerts.reminder_hours,
-                             retention_days=config.state.retention_days)
+                             retention_days=config.state.retention_days,
+                             may_resolve=lambda rec: coverage.may_resolve(connector, rec.check_id,
+                                                                          rec.finding.get("details")))
     for rec in observed:
         store.observe(account, connector, rec)
     minimum = Severity(config.alerts.min_severity)
@@ -148,23 +166,54 @@ def _settle_connector(config: Config, store: StateStore, sns, topic: str, accoun
     result.changes[connector] = loud
     if not loud:
         return
-    message = compose(account, connector, loud)
-    if store.run_published(run_id, account, connector):
+    already = store.published_fingerprints(run_id, account, connector)
+    done = loud if already is None else [c for c in loud if c.record.fingerprint in already]
+    if done:
         result.retried_runs.append(connector)  # a retry of a run that already published: finish its bookkeeping
-    else:
+        for change in done:
+            store.settle(account, connector, change.record, run_id, notified=True, now=now)
+    settled = {id(c) for c in done}
+    pending = [c for c in loud if id(c) not in settled]
+    for message in compose_all(account, connector, pending):
+        _publish(config, store, sns, topic, account, connector, message, run_id, now, result)
+
+
+def _publish(config: Config, store: StateStore, sns, topic: str, account: str, connector: str, message: AlertMessage,
+             run_id: str, now: dt.datetime, result: PipelineResult) -> None:
+    """Publish one message and settle exactly its changes; a failure releases them and stops nothing else."""
+    try:
+        response = _send(sns, topic, message)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("InvalidParameter", "InvalidParameterValue"):
+            return _release(store, account, connector, message, run_id, now, result, exc)
+        # SNS refused this message as it was: tell people what changed in the plainest form instead.
+        message = compose_summary(account, connector, message.changes,
+                                  reason=f"SNS refused the full alert ({str(exc)[:200]}); the changes, listed:")
         try:
-            response = sns.publish(TopicArn=topic, Subject=message.subject, Message=message.body,
-                                   MessageAttributes=message.attributes)
-        except (ClientError, BotoCoreError) as exc:
-            for change in loud:
-                store.settle(account, connector, change.record, run_id, notified=False, now=now)
-            result.publish_errors.append(f"{connector}: {exc.__class__.__name__}: {str(exc)[:200]}")
-            log.warning("alert publish failed; the next run retries", extra={"connector": connector})
-            return
-        store.mark_published(run_id, account, connector, response.get("MessageId", ""), now, config.state.retention_days)
-        result.published.append(PublishedAlert(connector, message, response.get("MessageId", "")))
-    for change in loud:
+            response = _send(sns, topic, message)
+        except (ClientError, BotoCoreError) as again:
+            return _release(store, account, connector, message, run_id, now, result, again)
+    except BotoCoreError as exc:
+        return _release(store, account, connector, message, run_id, now, result, exc)
+    message_id = response.get("MessageId", "")
+    store.mark_published(run_id, account, connector, message_id, now, config.state.retention_days,
+                         [c.record.fingerprint for c in message.changes])
+    result.published.append(PublishedAlert(connector, message, message_id))
+    for change in message.changes:
         store.settle(account, connector, change.record, run_id, notified=True, now=now)
+
+
+def _send(sns, topic: str, message: AlertMessage) -> dict[str, Any]:
+    return sns.publish(TopicArn=topic, Subject=message.subject, Message=message.body,
+                       MessageAttributes=message.attributes)
+
+
+def _release(store: StateStore, account: str, connector: str, message: AlertMessage, run_id: str, now: dt.datetime,
+             result: PipelineResult, exc: Exception) -> None:
+    for change in message.changes:
+        store.settle(account, connector, change.record, run_id, notified=False, now=now)
+    result.publish_errors.append(f"{connector}: {exc.__class__.__name__}: {str(exc)[:200]}")
+    log.warning("alert publish failed; the next run retries", extra={"connector": connector})
 
 
 def accept_baseline(config: Config, *, connector: str | None = None, session: boto3.session.Session | None = None,
@@ -177,7 +226,7 @@ def accept_baseline(config: Config, *, connector: str | None = None, session: bo
     if connector is not None and connector not in names:
         raise PipelineError(f"--connector {connector!r}: no enabled connector of that name; the config has {', '.join(names)}")
     store = StateStore(table, session, config.region)
-    scan = scan_account(config, session=session, now=now, exchanges=False)
+    scan = scan_account(config, session=session, now=now, exchanges=False, live=False)
     if not (scan.snapshot.roles_complete and scan.snapshot.providers_complete):
         raise PipelineError("the account could not be read completely (see MONITOR_* findings of `check`); baseline not changed")
     accepted = []

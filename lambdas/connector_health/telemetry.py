@@ -40,6 +40,10 @@ def emit_scan_metrics(scan: ScanResult, *, service: str = M.SERVICE, heartbeat: 
         if expiries:
             days = (min(expiries) - dt.datetime.now(dt.timezone.utc)).total_seconds() / 86400
             put(M.CERT_DAYS_LEFT, round(days, 2), Connector=conn.name)
+        activity = scan.live.activity.get(conn.name) if scan.live is not None and scan.live.available else None
+        if activity is not None:
+            put(M.LIVE_SUCCESSES, activity.successes, Connector=conn.name)
+            put(M.LIVE_FAILURES, activity.failures, Connector=conn.name)
         probe = _probe_metrics(scan, conn.name)
         if probe is not None:
             stage, latency = probe

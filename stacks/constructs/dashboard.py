@@ -82,6 +82,7 @@ class MonitorDashboard(Construct):
                 [self._healthy(), self._open_findings(), self._heartbeat_widget()],
                 [self._probe_stage(), self._probe_latency(), self._cert_days(*cert_days)],
                 [self._scan_duration(), self._scan_errors(), self._function_widget()],
+                [self._live_exchanges()],
                 [cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=3)],
             ],
         )
@@ -172,6 +173,17 @@ class MonitorDashboard(Construct):
             left=[metric(metrics.SCAN_ERRORS, self._period, label="errors")],
             left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
             width=8,
+        )
+
+    def _live_exchanges(self) -> cloudwatch.GraphWidget:
+        return cloudwatch.GraphWidget(
+            title="Real exchanges of each connector (CloudTrail): successes (left), refusals (right)",
+            left=self._per_connector(metrics.LIVE_SUCCESSES),
+            right=[metric(metrics.LIVE_FAILURES, self._period, label=f"{name} refused", Connector=name)
+                   for name in self._connectors],
+            left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
+            right_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
+            width=24,
         )
 
     def _function_widget(self) -> cloudwatch.GraphWidget:

@@ -250,7 +250,7 @@ class _StubInspector(IssuerInspector):
                         not_after=dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
         return HostTls(host, port, chain=[info], publicly_trusted=True)
 
-    def _fetch_json(self, url, tls, pinned):
+    def fetch_json(self, url, tls=None, pinned=frozenset()):
         doc = self.documents.pop(0)
         if isinstance(doc, FetchError):
             raise doc

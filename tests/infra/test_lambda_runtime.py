@@ -128,8 +128,9 @@ def start_function(synth, python312, layer_python, runtime_python, xray, tmp_pat
         work = tmp_path_factory.mktemp(handler.split(".")[1])
         task_root = stage_task_root(spec, work / "task")
         write_config(parse_config(config_data), task_root)
-        env = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": sandbox.endpoint_url, "AWS_ENDPOINT_URL_STS": sandbox.sts.url,
-               **xray.env()}
+        # The sandbox's endpoints (STS and CloudTrail's LookupEvents are the stand-in's), as `sandbox up` exports them.
+        endpoints = {k: v for k, v in sandbox.env().items() if k.startswith("AWS_ENDPOINT_URL")}
+        env = {**FAKE_CREDENTIALS, **endpoints, **xray.env()}
         env.pop("AWS_DEFAULT_REGION")  # the runtime's own (the function's region)
         process = LambdaProcess.start(spec, task_root=task_root, layers=[layer or layer_python],
                                       runtime_dir=runtime_python, extra_env=env,

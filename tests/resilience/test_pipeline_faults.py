@@ -139,3 +139,67 @@ def test_concurrent_scans_agree(sandbox, config):
         thread.join(60)
     assert len(outputs) == 3 and outputs[0] == outputs[1] == outputs[2]
     assert any(check_id == "PERMS_ADMIN_ACCESS" for check_id, _ in outputs[0])
+
+
+def _one_message_per_change(monkeypatch):
+    """Every change in a message of its own, as when a connector's changes span several messages."""
+    from connector_health import alerts, pipeline
+
+    monkeypatch.setattr(pipeline, "compose_all", lambda account, connector, changes: [
+        message for change in changes for message in alerts.compose_all(account, connector, [change])])
+
+
+def test_a_message_that_cannot_be_sent_holds_back_only_its_own_changes(primed, config, injector, errors,
+                                                                        monkeypatch):
+    _one_message_per_change(monkeypatch)
+    down_once = injector().fail("sns", "Publish", 500, errors.query("InternalError"), when=lambda op, n: n == 1)
+    sns = down_once.session.client("sns", region_name=config.region,
+                                   config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    first = run_pipeline(config, run_id="m1", sns=sns)
+    loud = {c.record.fingerprint for c in first.changes["defender"]}
+    told = {c.record.fingerprint for p in first.published for c in p.message.changes}
+    assert len(first.publish_errors) == 1 and len(loud) >= 2 and len(told) == len(loud) - 1
+    second = run_pipeline(config, run_id="m2")  # the held-back change, and only it
+    assert {c.record.fingerprint for c in second.changes["defender"]} == loud - told
+    assert len(primed.read_alerts()) == len(first.published) + len(second.published)
+    run_pipeline(config, run_id="m3")
+    assert primed.read_alerts() == []
+
+
+def test_a_lambda_retry_after_some_messages_publishes_only_the_rest(primed, config, monkeypatch):
+    _one_message_per_change(monkeypatch)
+    original = StateStore.settle
+    calls = {"n": 0}
+
+    def die_after_the_first_message(self, account, connector, rec, run_id, *, notified, now):
+        if notified and connector == "defender":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("the function timed out")
+        return original(self, account, connector, rec, run_id, notified=notified, now=now)
+
+    monkeypatch.setattr(StateStore, "settle", die_after_the_first_message)
+    with pytest.raises(RuntimeError):
+        run_pipeline(config, run_id="event-9")  # the 2nd message was published, its bookkeeping died
+    assert len(primed.read_alerts()) == 2
+    monkeypatch.setattr(StateStore, "settle", original)
+    retry = run_pipeline(config, run_id="event-9")
+    # The first message's change was settled; the second's was published (its run marker says so) but not
+    # settled: the retry settles it without sending it again, and sends the rest.
+    told_now = {c.record.fingerprint for p in retry.published for c in p.message.changes}
+    loud = {c.record.fingerprint for c in retry.changes["defender"]}
+    assert "defender" in retry.retried_runs and len(told_now) == len(loud) - 1
+    assert len(primed.read_alerts()) == len(retry.published)
+    run_pipeline(config, run_id="event-10")
+    assert primed.read_alerts() == []
+
+
+def test_a_message_sns_refuses_goes_out_as_a_plain_list(primed, config, injector, errors):
+    refused_once = injector().fail("sns", "Publish", 400, errors.query("InvalidParameter", "Message too long"),
+                                   when=lambda op, n: n == 1)
+    result = run_pipeline(config, run_id="p1", session=refused_once.session)
+    assert not result.publish_errors and len(result.published) == 1
+    [alert] = primed.read_alerts()
+    assert "SNS refused the full alert" in alert["body"] and "PERMS_ADMIN_ACCESS" in alert["body"]
+    run_pipeline(config, run_id="p2")
+    assert primed.read_alerts() == []

@@ -57,7 +57,11 @@ def test_authorization_details_throttled_past_retries(sandbox, scan, injector, e
     inject = injector().fail("iam", "GetAccountAuthorizationDetails", 400, errors.query("Throttling", "Rate exceeded"))
     result, by_id = scan(session=inject.session)
     [error] = by_id["MONITOR_CHECK_ERROR"]
-    assert error.details == {"action": "iam:GetAccountAuthorizationDetails", "code": "Throttling"}
+    assert {k: error.details[k] for k in ("action", "code")} == {"action": "iam:GetAccountAuthorizationDetails",
+                                                                 "code": "Throttling"}
+    # It names the checks that could not run, whose earlier findings therefore stay open.
+    assert {"TRUST_WILDCARD_PRINCIPAL", "PERMS_ADMIN_ACCESS", "TRUST_DRIFT"} <= set(error.details["checks_not_run"])
+    assert "stay open" in error.message
     assert not any(f.check_id.startswith(("TRUST_", "PERMS_")) for f in result.findings)  # no roles: no verdict
     assert "PROVIDER_THUMBPRINT_MISMATCH" in by_id  # the provider and issuer checks still ran
 

@@ -36,6 +36,10 @@ class Check:
     # Snapshot parts this check reads; if one could not be read completely the check does not run
     # (MONITOR_ACCESS_DENIED / MONITOR_CHECK_ERROR already say why).
     needs: ClassVar[tuple[str, ...]] = ()
+    # Parts without which the check still runs but its silence proves nothing (the issuer's hosts, discovery,
+    # JWKS, the exchanges, the onboarding stack, the baseline): while one is missing, the check's earlier findings
+    # stay open instead of being resolved. The parts are listed in `engine.PARTS`.
+    reads: ClassVar[tuple[str, ...]] = ()
     # "connector": run once per connector; "account": once per scanned account.
     scope: ClassVar[str] = "connector"
 

@@ -35,6 +35,7 @@ class ProviderDrift(Check):
     remediation = "Restore the provider's audiences and thumbprints from the baseline. " + ACCEPT
     permissions = ("iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider")
     needs = ("providers",)
+    reads = ("baseline",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         pair = _pair(ctx)
@@ -54,6 +55,7 @@ class ProviderJwksRotated(Check):
     title = "Issuer signing keys rotated"
     risk = "Usually routine; an unexpected rotation can also mean the issuer was re-keyed after an incident."
     remediation = "No action if the issuer announced the rotation. " + ACCEPT
+    reads = ("baseline", "jwks")
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         pair = _pair(ctx)
@@ -73,6 +75,7 @@ class ProviderJwksRotated(Check):
 class _RoleDrift(Check):
     permissions = ("iam:GetAccountAuthorizationDetails",)
     needs = ("roles",)
+    reads = ("baseline",)
     fields: tuple[str, ...] = ()
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:

@@ -67,6 +67,7 @@ class _ExchangeCheck(Check):
     # needs no IAM action of its own (secretsmanager:GetSecretValue for a token source is granted per secret:
     # see connector_health.exchange.token_source_permissions).
     permissions: tuple[str, ...] = ()
+    reads = ("exchanges",)
 
     def probes(self, ctx: CheckContext) -> list[ProbeResult]:
         results = _results(ctx)

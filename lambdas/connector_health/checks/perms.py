@@ -8,9 +8,7 @@ and session policies are not evaluated. PERMS_DRIFT comes with the baseline.
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
@@ -26,6 +24,7 @@ from ..permissions import (
 )
 from ..permissions.effective import AWS_MANAGED_MARKER
 from ..policy import Decision, Effect, actions_allowed
+from ..policy.wildcards import wildcard_match
 from ..presets import RoleSpec
 from .base import Check, CheckContext
 from .registry import register
@@ -68,15 +67,9 @@ def _targets(ctx: CheckContext) -> Iterator[tuple[RoleSpec, RolePermissions]]:
             yield spec, perms
 
 
-@functools.lru_cache(maxsize=1024)
-def _glob(pattern: str) -> re.Pattern[str]:
-    parts = re.split(r"(\*+|\?)", pattern.strip().lower())
-    return re.compile("".join(".*" if p.startswith("*") else "." if p == "?" else re.escape(p) for p in parts if p))
-
-
 def _listed(patterns: Iterable[str], action: str) -> bool:
-    """Whether an action is named by one of the (glob) patterns, case-insensitively."""
-    return any(_glob(p).fullmatch(action.lower()) for p in patterns)
+    """Whether an action is named by one of the (wildcard) patterns, case-insensitively."""
+    return any(wildcard_match(p.strip(), action, ignore_case=True) for p in patterns)
 
 
 def _plan(spec: RoleSpec) -> str:

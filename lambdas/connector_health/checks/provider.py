@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from ..bounds import clip
 from ..collect.aws import OidcProvider, provider_key
 from ..findings import Finding, Severity
 from .base import Check, CheckContext, provider_arn
@@ -142,6 +143,7 @@ class ProviderThumbprintMismatch(Check):
     )
     permissions = PROVIDER_READS
     needs = ("providers",)
+    reads = ("issuer_tls",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         provider = _provider(ctx)
@@ -194,6 +196,7 @@ class ProviderCertExpiring(Check):
         "certificate's thumbprint on the provider if it changed."
     )
     needs = ()
+    reads = ("issuer_tls",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         if not ctx.issuer:
@@ -231,6 +234,7 @@ class ProviderDiscoveryUnreachable(Check):
         "Check that the issuer URL is right and that <issuer>/.well-known/openid-configuration is served over "
         "HTTPS with a valid certificate and JSON body (DNS, firewall, certificate, issuer outage)."
     )
+    reads = ("issuer",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         if ctx.issuer and ctx.issuer.discovery_error:
@@ -251,6 +255,7 @@ class ProviderIssuerMismatch(Check):
         "Make the provider URL equal the issuer the discovery document declares (character for character, trailing "
         "slash included), or fix the issuer's configuration."
     )
+    reads = ("discovery",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         if not ctx.issuer or ctx.issuer.discovery is None:
@@ -258,11 +263,14 @@ class ProviderIssuerMismatch(Check):
         declared = ctx.issuer.discovered_issuer
         if declared == ctx.connector.issuer:
             return
+        # The declared issuer comes from the issuer's document: bounded before it reaches state and alerts.
+        shown = clip(declared, 512) if isinstance(declared, str) else declared
         yield self.finding(
             ctx,
             provider_arn(ctx),
-            f"{ctx.issuer.discovery_url} declares issuer {declared!r}, not {ctx.connector.issuer!r}.",
-            details={"expected": ctx.connector.issuer, "declared": declared},
+            f"{ctx.issuer.discovery_url} declares issuer {shown!r}, not {ctx.connector.issuer!r}.",
+            details={"expected": ctx.connector.issuer, "declared": shown}
+            | ({"declared_length": len(declared)} if isinstance(declared, str) and shown != declared else {}),
         )
 
 
@@ -272,6 +280,7 @@ class ProviderJwksUnreachable(Check):
     title = "Issuer signing keys unreachable or unusable"
     risk = "Without a usable signing key STS answers \"Couldn't retrieve verification key\" and rejects every token."
     remediation = "Check the discovery document's jwks_uri: it must be HTTPS and serve a JSON Web Key Set with RSA or EC signing keys."
+    reads = ("discovery",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         if ctx.issuer and ctx.issuer.discovery is not None and ctx.issuer.jwks_error:

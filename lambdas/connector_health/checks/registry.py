@@ -18,7 +18,7 @@ def register(cls: type[Check]) -> type[Check]:
 
 
 def all_checks() -> list[Check]:
-    from . import drift, exchange, monitor, perms, provider, stack, trust  # noqa: F401 - registers the families
+    from . import drift, exchange, live, monitor, perms, provider, stack, trust  # noqa: F401 - registers the families
 
     return list(_REGISTRY.values())
 

@@ -25,6 +25,7 @@ class StackMissing(Check):
     risk = "Without its stack the connector's resources are unmanaged: updates and clean removal from the product fail."
     remediation = "Re-deploy the onboarding template (from the product's connector page) with the stack name in the config."
     permissions = ("cloudformation:DescribeStacks",)
+    reads = ("stack",)
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         status = _status(ctx)
@@ -41,6 +42,7 @@ class StackDrifted(Check):
     remediation = ("Review the drifted resources; restore them by updating the stack with its template (or re-run the "
                    "product's onboarding), then run drift detection again.")
     permissions = STACK_PERMISSIONS
+    reads = ("stack", "stack_drift")
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         status = _status(ctx)

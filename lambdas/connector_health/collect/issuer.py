@@ -4,6 +4,14 @@ The thumbprint is computed exactly as AWS's procedure says (IAM user guide, "Obt
 OpenID Connect identity provider"): open TLS to the host, take the LAST certificate the server sends and
 hex-encode the SHA-1 of its DER. Each host is contacted once per run however many issuers use it, and
 issuers are inspected concurrently. Nothing here raises: every failure is recorded for the checks to report.
+
+Every connection goes through `collect.https`: addresses checked (internal ones refused unless
+`issuer_inspection.allow_private_addresses`), connected to as checked, one deadline per handshake (the timeout)
+and per document fetch (twice the timeout, DNS, every connection attempt, redirects and the body included).
+
+Public API (also used by the exchange phase's pre-flight, which verifies real tokens against the same JWKS under
+the same rules): `IssuerInspector.inspect`, `IssuerInspector.host_tls`, `IssuerInspector.fetch_json`,
+`host_port`, `discovery_url_for`, `FetchError`.
 """
 
 from __future__ import annotations
@@ -12,27 +20,34 @@ import datetime as dt
 import ipaddress
 import json
 import select
-import socket
 import threading
 import time
-import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin
 
 import certifi
 import jwt
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from OpenSSL import SSL
-from urllib3.exceptions import InsecureRequestWarning
 
+from ..bounds import clip
 from ..config import IssuerInspection
+from .https import FetchError, connect, host_port, https_request
+
+__all__ = ["CertInfo", "FetchError", "HostTls", "IssuerInspector", "IssuerReport", "discovery_url_for", "host_port"]
+
+MAX_REDIRECTS = 3  # a discovery or JWKS URL may move (https, same kind of address); a longer chain is refused
+
+# What the report keeps of an issuer's key ids (they reach the baseline and findings): real issuers publish a
+# handful of short ids; a JWKS of 30,000 keys or megabyte-long ids must not make a state item outgrow DynamoDB.
+MAX_KEY_IDS = 100
+MAX_KID_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -84,7 +99,8 @@ class IssuerReport:
     discovery_error: str | None = None
     jwks_uri: str | None = None
     jwks_error: str | None = None
-    key_ids: list[str] = field(default_factory=list)
+    key_ids: list[str] = field(default_factory=list)  # at most MAX_KEY_IDS, each at most MAX_KID_CHARS
+    key_count: int = 0  # usable signing keys in the JWKS
     hosts: list[HostTls] = field(default_factory=list)  # discovery host first, then the JWKS host if different
 
     @property
@@ -95,11 +111,6 @@ class IssuerReport:
 
 def discovery_url_for(issuer: str) -> str:
     return issuer.rstrip("/") + "/.well-known/openid-configuration"
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return (parts.hostname or "").lower(), parts.port or 443
 
 
 def _is_ip(host: str) -> bool:
@@ -115,18 +126,15 @@ def _trust_store(bundle_path: str) -> Store:
     return Store(x509.load_pem_x509_certificates(Path(bundle_path).read_bytes()))
 
 
-class FetchError(Exception):
-    pass
-
-
 class IssuerInspector:
     """Inspects issuers for one run; keeps one TLS result per host."""
 
-    def __init__(self, settings: IssuerInspection | None = None, *, session: requests.Session | None = None):
+    def __init__(self, settings: IssuerInspection | None = None):
         self.settings = settings or IssuerInspection()
         self.bundle = self.settings.public_ca_bundle or certifi.where()
-        self._http = session or requests.Session()
         self._tls: dict[tuple[str, int], Future[HostTls]] = {}
+        # One fetch per document and run too (hub mode inspects the same issuer for every account).
+        self._documents: dict[tuple[str, frozenset[str]], Future[Any]] = {}
         self._lock = threading.Lock()
         self.handshakes = 0
 
@@ -150,27 +158,32 @@ class IssuerInspector:
         return report
 
     def host_tls(self, host: str, port: int) -> HostTls:
-        key = (host, port)
-        with self._lock:
-            fut = self._tls.get(key)
-            owner = fut is None
-            if owner:
-                fut = Future()
-                self._tls[key] = fut
+        """The TLS chain `host:port` sends (one handshake per host and run, shared by every caller), and whether it
+        verifies against the trust store."""
+        future, owner = self._shared(self._tls, (host, port))
         if owner:
             try:
-                fut.set_result(self._handshake(host, port))
+                future.set_result(self._handshake(host, port))
             except Exception as exc:  # noqa: BLE001
-                fut.set_result(HostTls(host, port, error=f"{exc.__class__.__name__}: {exc}"))
-        return fut.result()
+                future.set_result(HostTls(host, port, error=f"{exc.__class__.__name__}: {exc}"))
+        return future.result()
+
+    def _shared(self, table: dict[Any, Future[Any]], key: Any) -> tuple[Future[Any], bool]:
+        """The future for `key`, and whether the caller owns it (must compute it) or waits for the owner."""
+        with self._lock:
+            future = table.get(key)
+            if future is None:
+                future = table[key] = Future()
+                return future, True
+            return future, False
 
     # ---------------------------------------------------------------- internals
     def _inspect(self, report: IssuerReport, pinned: set[str]) -> None:
-        d_host, d_port = _host_port(report.discovery_url)
+        d_host, d_port = host_port(report.discovery_url)
         d_tls = self.host_tls(d_host, d_port)
         report.hosts.append(d_tls)
         try:
-            doc = self._fetch_json(report.discovery_url, d_tls, pinned)
+            doc = self.fetch_json(report.discovery_url, d_tls, pinned)
         except FetchError as exc:
             report.discovery_error = str(exc)
             return
@@ -183,12 +196,12 @@ class IssuerInspector:
             report.jwks_error = f"discovery has no usable https jwks_uri (got {jwks_uri!r:.80})"
             return
         report.jwks_uri = jwks_uri
-        j_host, j_port = _host_port(jwks_uri)
+        j_host, j_port = host_port(jwks_uri)
         j_tls = d_tls if (j_host, j_port) == (d_host, d_port) else self.host_tls(j_host, j_port)
         if j_tls is not d_tls:
             report.hosts.append(j_tls)
         try:
-            jwks = self._fetch_json(jwks_uri, j_tls, pinned)
+            jwks = self.fetch_json(jwks_uri, j_tls, pinned)
         except FetchError as exc:
             report.jwks_error = str(exc)
             return
@@ -204,83 +217,68 @@ class IssuerInspector:
                 jwt.PyJWK(key)
             except Exception:  # noqa: BLE001 - a malformed key is simply not usable
                 continue
-            usable.append(str(key.get("kid", "")))
+            usable.append(clip(key.get("kid", ""), MAX_KID_CHARS))
         if not usable:
             report.jwks_error = f"the JWKS holds {len(keys)} key(s) but no usable RSA/EC signing key"
             return
-        report.key_ids = sorted(usable)
+        # Bounded before they reach state (baseline, PROVIDER_JWKS_ROTATED): real issuers publish a handful.
+        report.key_count = len(usable)
+        report.key_ids = sorted(set(usable))[:MAX_KEY_IDS]
 
-    def _fetch_json(self, url: str, tls: HostTls, pinned: set[str]) -> Any:
+    def fetch_json(self, url: str, tls: HostTls | None = None, pinned: set[str] | frozenset[str] = frozenset()) -> Any:
+        """GET `url` and parse its JSON, under the inspection's rules: the host's chain verifies against the trust
+        store, or its top certificate is pinned (`pinned`: thumbprints) and the fetch must then meet the leaf the
+        handshake saw; at most `MAX_REDIRECTS` redirects, each to https and to the same kind of address (public or
+        internal) as the first host, to another host only if its chain verifies against the trust store; the whole
+        of it (DNS, connections, redirects, body) within twice the timeout. `tls`: the host's `host_tls` (looked up
+        when not given). Fetched once per inspector (one run) and URL. Raises FetchError with a one-line reason."""
+        future, owner = self._shared(self._documents, (url, frozenset(p.lower() for p in pinned)))
+        if owner:
+            try:
+                future.set_result(self._fetch_json(url, tls, pinned))
+            except Exception as exc:  # noqa: BLE001 - FetchError, or a bug reported as a failed fetch
+                future.set_exception(exc if isinstance(exc, FetchError) else FetchError(f"GET {url}: {exc!r}"))
+        return future.result()
+
+    def _fetch_json(self, url: str, tls: HostTls | None, pinned: set[str] | frozenset[str]) -> Any:
         timeout = self.settings.timeout_seconds
+        deadline = time.monotonic() + timeout * 2
+        host, port = host_port(url)
+        tls = tls or self.host_tls(host, port)
         if tls.error:
             raise FetchError(f"TLS to {tls.name} failed: {tls.error}")
-        verify: str | bool = self.bundle
+        pinned_leaf: str | None = None
         if not tls.publicly_trusted:
-            if tls.top and tls.top.sha1 in pinned:
-                verify = False  # AWS accepts a private chain by its pinned thumbprint; so does the monitor
-            else:
+            if not (tls.top and tls.top.sha1 in {p.lower() for p in pinned}) or tls.leaf is None:
                 raise FetchError(
                     f"the certificate of {tls.name} is not trusted ({tls.trust_error}) and its thumbprint "
                     f"{tls.top.sha1 if tls.top else '?'} is not pinned on the provider"
                 )
-        # The total deadline holds even against a server that trickles headers or body a byte at a time (each
-        # read within the read timeout): the GET runs in a daemon thread that is abandoned at the deadline.
-        deadline = time.monotonic() + timeout * 2
-        outcome: dict[str, Any] = {}
-        worker = threading.Thread(target=self._download, args=(url, verify, deadline, outcome), daemon=True,
-                                  name="issuer-fetch")
-        worker.start()
-        worker.join(max(0.0, deadline - time.monotonic()) + 0.05)
-        if worker.is_alive():
-            outcome["abandoned"] = True
-            _shutdown(outcome.get("response"))
-            raise FetchError(f"GET {url}: timed out after {timeout * 2:.1f}s (the server sent too slowly)")
-        if "error" in outcome:
-            raise outcome["error"]
-        body = outcome["body"]
+            pinned_leaf = tls.leaf.sha1  # AWS accepts a private chain by its pinned thumbprint; so does the monitor
+        origin, public, current = (host, port), None, url
+        for hop in range(MAX_REDIRECTS + 1):
+            same_host = host_port(current) == origin
+            response = https_request(
+                "GET", current, deadline=deadline, allow_private=self.settings.allow_private_addresses,
+                cafile=self.bundle, pinned_leaf=pinned_leaf if same_host else None,
+                headers={"Accept": "application/json"}, max_bytes=self.settings.max_document_bytes,
+                require_public=public,
+            )
+            if response.location is None:
+                break
+            public = response.kind == "public" if public is None else public
+            target = urljoin(current, response.location)
+            if not target.lower().startswith("https://"):
+                raise FetchError(f"GET {current}: redirected to {clip(target, 200)}; only https is followed")
+            if hop == MAX_REDIRECTS:
+                raise FetchError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
+            current = target
+        if response.status != 200:
+            raise FetchError(f"GET {current} answered HTTP {response.status}")
         try:
-            return json.loads(bytes(body).decode("utf-8-sig"))
+            return json.loads(response.body.decode("utf-8-sig"))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting exhausts the parser's stack
-            raise FetchError(f"GET {url}: the body is not JSON ({_first_line(exc)})") from None
-
-    def _download(self, url: str, verify: str | bool, deadline: float, outcome: dict[str, Any]) -> None:
-        """The GET of `_fetch_json`, in its own thread: puts `body` or `error` (a FetchError) into `outcome`."""
-        timeout = self.settings.timeout_seconds
-        limit = self.settings.max_document_bytes
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", InsecureRequestWarning)
-                resp = self._http.get(
-                    url, timeout=(timeout, timeout), verify=verify, stream=True, allow_redirects=True,
-                    headers={"Accept": "application/json", "User-Agent": "connector-health"},
-                )
-                outcome["response"] = resp
-                with resp:
-                    if resp.status_code != 200:
-                        raise FetchError(f"GET {url} answered HTTP {resp.status_code}")
-                    declared = resp.headers.get("Content-Length")
-                    if declared and declared.isdigit() and int(declared) > limit:
-                        raise FetchError(f"GET {url}: the document is {int(declared)} bytes, over the {limit}-byte limit")
-                    body = bytearray()
-                    for chunk in resp.iter_content(16384):
-                        body.extend(chunk)
-                        if len(body) > limit:
-                            raise FetchError(f"GET {url}: the document exceeds the {limit}-byte limit")
-                        if time.monotonic() > deadline or outcome.get("abandoned"):
-                            raise FetchError(f"GET {url}: timed out after {timeout * 2:.1f}s (the body arrived too slowly)")
-            outcome["body"] = body
-        except FetchError as exc:
-            outcome["error"] = exc
-        except requests.exceptions.Timeout:
-            outcome["error"] = FetchError(f"GET {url}: timed out after {timeout:.1f}s")
-        except requests.exceptions.SSLError as exc:
-            outcome["error"] = FetchError(f"GET {url}: TLS error ({_first_line(exc)})")
-        except requests.exceptions.ConnectionError as exc:
-            outcome["error"] = FetchError(f"GET {url}: connection failed ({_first_line(exc)})")
-        except requests.exceptions.RequestException as exc:
-            outcome["error"] = FetchError(f"GET {url}: {exc.__class__.__name__} ({_first_line(exc)})")
-        except Exception as exc:  # noqa: BLE001 - reported by the caller like any failed fetch
-            outcome["error"] = FetchError(f"GET {url}: {exc.__class__.__name__} ({_first_line(exc)})")
+            raise FetchError(f"GET {current}: the body is not JSON ({_first_line(exc)})") from None
 
     def _handshake(self, host: str, port: int) -> HostTls:
         result = HostTls(host, port)
@@ -288,9 +286,9 @@ class IssuerInspector:
         started = time.monotonic()
         deadline = started + timeout
         try:
-            sock = socket.create_connection((host, port), timeout=timeout)
-        except OSError as exc:
-            result.error = f"cannot connect to {host}:{port} ({_first_line(exc) or exc.__class__.__name__})"
+            sock = connect(host, port, deadline=deadline, allow_private=self.settings.allow_private_addresses).sock
+        except FetchError as exc:
+            result.error = str(exc)
             return result
         self.handshakes += 1
         try:
@@ -340,15 +338,6 @@ class IssuerInspector:
             return False, f"does not verify against the CA bundle: {_first_line(exc)}"
         except Exception as exc:  # noqa: BLE001 - odd certificates are "not trusted", never a crash
             return False, f"cannot verify: {exc.__class__.__name__}: {_first_line(exc)}"
-
-
-def _shutdown(response: requests.Response | None) -> None:
-    """Wake an abandoned download blocked in recv (closing from another thread would not)."""
-    try:
-        sock = response.raw.connection.sock  # type: ignore[union-attr]
-        sock.shutdown(socket.SHUT_RDWR)
-    except Exception:  # noqa: BLE001 - best effort: the thread is a daemon and ends with the server anyway
-        pass
 
 
 def _first_line(exc: BaseException) -> str:

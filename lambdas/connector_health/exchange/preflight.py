@@ -10,17 +10,16 @@ Stages, in the order STS validates (FACTS.md); the first one that fails is repor
 - `signature`: the key with the token's `kid` in the issuer's JWKS (fetched by the monitor's issuer inspection rules)
   verifies the signature, with an algorithm STS accepts (RS256/384/512, ES256/384/512);
 - `expiry`: `exp` is present and not more than IAM's 5 minutes of skew in the past;
-- `trust`: per role, the trust policy admits the request context STS would build (`web_identity_request`), evaluated
-  by the shared evaluator with ``assume="allow"``: keys that depend on where the real call comes from
-  (`aws:SourceIp`, `aws:UserAgent`, VPC keys) are unknown here, so a policy that could admit the token passes and
-  STS has the last word (EXCHANGE_ACCESS_DENIED when it refuses).
+- `trust`: per role, the trust policy admits the request context STS would build (`web_identity_request`), asked of
+  the shared evaluator through `live.refusal.explain_trust` (which also names the refusing statement and condition):
+  keys that depend on where the real call comes from (`aws:SourceIp`, `aws:UserAgent`, VPC keys) are unknown here,
+  so a policy that could admit the token passes and STS has the last word (EXCHANGE_ACCESS_DENIED when it refuses).
 
 Time is the wall clock, not the scan's injected `now`: STS judges `exp` against the real time.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +28,8 @@ from typing import Any
 import jwt
 
 from ..collect.aws import OidcProvider, Role, provider_key
-from ..policy import UNKNOWN, Effect, evaluate, evaluate_condition, parse_policy
-from ..policy.webidentity import web_identity_request
+from ..live.refusal import explain_trust, web_identity_context
+from ..policy import UNKNOWN, parse_policy
 
 SKEW_SECONDS = 300
 ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
@@ -95,6 +94,65 @@ def claim_summary(claims: dict[str, Any], header: dict[str, Any]) -> dict[str, A
     return out
 
 
+def decode_token(token: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    """(header, claims) of a JWT, unverified; or why it cannot be read (never the token itself)."""
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        return f"the token cannot be decoded ({exc.__class__.__name__})"
+    if not isinstance(claims, dict) or not isinstance(header, dict):
+        return "the token's header or payload is not a JSON object"
+    return header, claims
+
+
+def audience_failure(claims: dict[str, Any], provider: OidcProvider) -> str | None:
+    """Why STS would refuse the token's audience for `provider` (IAM compares `azp` when there is one), or None."""
+    azp, aud = _values(claims.get("azp")), _values(claims.get("aud"))
+    compared = azp or aud
+    if not compared:
+        return "the token has no `aud` claim"
+    if not [a for a in compared if a in provider.client_ids]:
+        via = "azp (which IAM compares instead of aud)" if azp else "aud"
+        return f"the token's {via} {', '.join(compared)} is not in the ClientIDList of {provider.url}"
+    return None
+
+
+def signature_failure(token: str, header: dict[str, Any], document: Any) -> str | None:
+    """Why the JWKS `document` does not verify the token (algorithm, key id, signature), or None."""
+    alg = header.get("alg")
+    if alg not in ALGORITHMS:
+        return f"the token is signed with {alg!r}; STS accepts {', '.join(ALGORITHMS)}"
+    keys = [k for k in document.get("keys", []) if isinstance(k, dict)] if isinstance(document, dict) else []
+    kid = header.get("kid")
+    candidates = [k for k in keys if k.get("kid") == kid] if kid is not None else (keys if len(keys) == 1 else [])
+    if not candidates:
+        known = ", ".join(sorted(str(k.get("kid")) for k in keys)) or "none"
+        return (f"no key with kid {kid!r} in the issuer's JWKS (key ids: {known}); the issuer may have rotated its "
+                "signing key, or the token comes from elsewhere")
+    for key in candidates:
+        try:
+            jwt.decode(token, jwt.PyJWK(key, algorithm=alg).key, algorithms=[alg],
+                       options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
+                                "verify_iss": False})
+            return None
+        except Exception:  # noqa: BLE001 - a key that does not verify is just not the signer
+            continue
+    return f"the signature does not verify with the issuer's key {kid!r}"
+
+
+def expiry_failure(claims: dict[str, Any], now: float) -> str | None:
+    """Why STS would call the token expired (5 minutes of skew past `exp`), or None."""
+    exp = claims.get("exp")
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        return "the token has no numeric `exp` claim"
+    if now > exp + SKEW_SECONDS:
+        ago = int(now - exp)
+        when = dt.datetime.fromtimestamp(exp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        return f"the token expired at {when} ({ago} s ago; STS allows {SKEW_SECONDS} s of clock skew)"
+    return None
+
+
 def run_preflight(
     token: str,
     *,
@@ -108,11 +166,10 @@ def run_preflight(
     now: float,
 ) -> PreflightResult:
     """Validate `token` for the roles `targets` (names -> audience in `role_audiences`). Never raises on a token."""
-    try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
-        return PreflightResult(False, "issuer", f"the token cannot be decoded ({exc.__class__.__name__})")
+    decoded = decode_token(token)
+    if isinstance(decoded, str):
+        return PreflightResult(False, "issuer", decoded)
+    header, claims = decoded
     result = PreflightResult(False, claims=claim_summary(claims, header))
 
     def fail(stage: str, reason: str) -> PreflightResult:
@@ -131,14 +188,10 @@ def run_preflight(
     result.provider = provider
 
     # audience
-    azp, aud = _values(claims.get("azp")), _values(claims.get("aud"))
-    compared = azp or aud
-    if not compared:
-        return fail("audience", "the token has no `aud` claim")
-    present = [a for a in compared if a in provider.client_ids]
-    if not present:
-        via = "azp (which IAM compares instead of aud)" if azp else "aud"
-        return fail("audience", f"the token's {via} {', '.join(compared)} is not in the ClientIDList of {provider.url}")
+    refused = audience_failure(claims, provider)
+    if refused:
+        return fail("audience", refused)
+    present = [a for a in (_values(claims.get("azp")) or _values(claims.get("aud"))) if a in provider.client_ids]
     declared = {a for a in role_audiences.values() if a}
     if declared:
         chosen = [t for t in targets if role_audiences.get(t.name) in present]
@@ -148,40 +201,19 @@ def run_preflight(
         targets = chosen
 
     # signature
-    alg = header.get("alg")
-    if alg not in ALGORITHMS:
-        return fail("signature", f"the token is signed with {alg!r}; STS accepts {', '.join(ALGORITHMS)}")
+    if header.get("alg") not in ALGORITHMS:
+        return fail("signature", signature_failure(token, header, None) or "")
     document, error = jwks()
     if document is None:
         return fail("signature", f"the issuer's JWKS cannot be fetched to verify the signature: {error}")
-    keys = [k for k in document.get("keys", []) if isinstance(k, dict)] if isinstance(document, dict) else []
-    kid = header.get("kid")
-    candidates = [k for k in keys if k.get("kid") == kid] if kid is not None else (keys if len(keys) == 1 else [])
-    if not candidates:
-        known = ", ".join(sorted(str(k.get("kid")) for k in keys)) or "none"
-        return fail("signature", f"no key with kid {kid!r} in the issuer's JWKS (key ids: {known}); the issuer may have "
-                                 "rotated its signing key, or the token comes from elsewhere")
-    verified = False
-    for key in candidates:
-        try:
-            jwt.decode(token, jwt.PyJWK(key, algorithm=alg).key, algorithms=[alg],
-                       options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
-                                "verify_iss": False})
-            verified = True
-            break
-        except Exception:  # noqa: BLE001 - a key that does not verify is just not the signer
-            continue
-    if not verified:
-        return fail("signature", f"the signature does not verify with the issuer's key {kid!r}")
+    refused = signature_failure(token, header, document)
+    if refused:
+        return fail("signature", refused)
 
     # expiry
-    exp = claims.get("exp")
-    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
-        return fail("expiry", "the token has no numeric `exp` claim")
-    if now > exp + SKEW_SECONDS:
-        ago = int(now - exp)
-        when = dt.datetime.fromtimestamp(exp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-        return fail("expiry", f"the token expired at {when} ({ago} s ago; STS allows {SKEW_SECONDS} s of clock skew)")
+    refused = expiry_failure(claims, now)
+    if refused:
+        return fail("expiry", refused)
 
     # trust, per role
     for target in targets:
@@ -192,7 +224,9 @@ def run_preflight(
     return result
 
 
-def _request_keys(base: dict[str, Any], region: str, now: float) -> dict[str, Any]:
+def token_context_keys(region: str, now: float) -> dict[str, Any]:
+    """Request keys besides the token's claims: what the monitor knows of the call (time, region, TLS), and the
+    keys of the network path it cannot know (UNKNOWN)."""
     moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
     known = {
         "aws:CurrentTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -200,19 +234,7 @@ def _request_keys(base: dict[str, Any], region: str, now: float) -> dict[str, An
         "aws:SecureTransport": "true",
         "aws:RequestedRegion": region,
     }
-    return dict(base) | known | {k: UNKNOWN for k in UNKNOWABLE_KEYS}
-
-
-def _lower_keys(keys: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in keys.items():
-        if value is UNKNOWN:
-            out[key.lower()] = UNKNOWN
-        elif value is not None:
-            values = tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else (str(value),)
-            if values:
-                out[key.lower()] = values
-    return out
+    return known | {k: UNKNOWN for k in UNKNOWABLE_KEYS}
 
 
 def _trust(target: RoleTarget, provider: OidcProvider, claims: dict[str, Any], session_name: str, region: str,
@@ -220,39 +242,11 @@ def _trust(target: RoleTarget, provider: OidcProvider, claims: dict[str, Any], s
     if target.role is None:
         return TrustVerdict(target, False, f"the role {target.name} does not exist")
     policy = parse_policy(target.role.trust_policy, source=f"{target.name} trust policy", require_principal=True)
-    base = web_identity_request(provider.arn, provider.key, claims, session_name)
-    keys = _request_keys(dict(base.keys), region, now)
-    request = dataclasses.replace(base, resource=target.arn, keys=keys)
-    decision = evaluate([policy], request, assume="allow")
-    uncertain = sorted({u.key for u in decision.undecided if u.key})
-    if decision.allowed:
-        return TrustVerdict(target, True, uncertain_keys=uncertain)
-    if decision.effect is Effect.EXPLICIT_DENY:
-        which = ", ".join(ref.sid or f"statement {ref.index}" for ref in decision.deciding)
-        return TrustVerdict(target, False, f"the trust policy explicitly denies this token ({which})")
-    return TrustVerdict(target, False, _why_not_allowed(policy, provider, _lower_keys(keys)))
-
-
-def _why_not_allowed(policy: Any, provider: OidcProvider, keys: dict[str, Any]) -> str:
-    """Name the conditions that keep each Allow statement for this provider closed (for the finding's message)."""
-    reasons = []
-    for statement in policy.statements:
-        if not statement.is_allow:
-            continue
-        federated = (statement.principals or {}).get("Federated", ())
-        if statement.principals is not None and "*" not in statement.principals and provider.arn not in federated:
-            continue
-        failing = []
-        for clause in statement.conditions:
-            ok, _ = evaluate_condition(clause, keys)
-            if ok is False:
-                given = keys.get(clause.key_lc)
-                shown = ", ".join(given) if isinstance(given, tuple) else "absent"
-                failing.append(f"{clause.operator} {clause.key} wants {', '.join(clause.values)} but the token gives "
-                               f"{shown}")
-        label = statement.sid or f"statement {statement.index}"
-        if failing:
-            reasons.append(f"{label}: " + "; ".join(failing))
-    if not reasons:
-        return f"no Allow statement of the trust policy lets {provider.arn} call sts:AssumeRoleWithWebIdentity"
-    return "the trust policy does not admit this token (" + " | ".join(reasons) + ")"
+    request = web_identity_context(policy, provider_arn=provider.arn, issuer_key=provider.key, claims=claims,
+                                   session_name=session_name, role_arn=target.arn,
+                                   known=token_context_keys(region, now))
+    explanation = explain_trust(policy, request)
+    if explanation.verdict == "refused":
+        return TrustVerdict(target, False, explanation.reason(provider.arn))
+    # "undecided": the policy could admit the token (keys of the network path are unknown here); STS decides.
+    return TrustVerdict(target, True, uncertain_keys=explanation.undecided_keys)

@@ -33,8 +33,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..collect.aws import AccountSnapshot, ReadError
-from ..collect.issuer import FetchError, IssuerInspector, IssuerReport, _host_port
+from ..collect.aws import AccountSnapshot, OidcProvider, ReadError
+from ..collect.issuer import FetchError, IssuerInspector, IssuerReport, host_port
 from ..config import Config, Connector
 from .classify import PROBE_CHECK, PROVIDER_WIDE, REAL_CHECK, STAGE_OF, Outcome, classify, stage_index
 from .preflight import RoleTarget, run_preflight
@@ -179,6 +179,29 @@ class ExchangeResults:
 
     def summary(self) -> dict[str, Any]:
         return exchange_summary(self.metrics())
+
+
+def issuer_jwks(inspector: IssuerInspector, report: IssuerReport | None,
+                provider: OidcProvider | None) -> tuple[dict[str, Any] | None, str | None]:
+    """(the issuer's JWKS document, None) or (None, why not), fetched under the inspection's rules (trust store, or a
+    private chain pinned on the provider; limits; timeouts). Pre-flight and `explain` verify signatures against it."""
+    if report is None:
+        return None, "the issuer was not inspected"
+    if report.discovery_error:
+        return None, f"discovery failed: {report.discovery_error}"
+    if report.jwks_error or not report.jwks_uri:
+        return None, f"the JWKS is unusable: {report.jwks_error}"
+    host, port = host_port(report.jwks_uri)
+    tls = next((h for h in report.hosts if (h.host, h.port) == (host, port)), None) or inspector.host_tls(host, port)
+    pinned = set(provider.thumbprints) if provider else set()
+    try:
+        # The inspection's own fetch: same TLS rules (trust store, or a pinned private chain), limits, timeouts.
+        document = inspector.fetch_json(report.jwks_uri, tls, pinned)
+    except FetchError as exc:
+        return None, str(exc)
+    if not isinstance(document, dict):
+        return None, "the JWKS is not a JSON object"
+    return document, None
 
 
 def exchange_summary(metrics: dict[str, Any] | None) -> dict[str, Any]:
@@ -352,35 +375,16 @@ class ExchangeRunner:
 
     # ------------------------------------------------------------------ real exchanges
     def _jwks(self, issuer: str) -> tuple[dict[str, Any] | None, str | None]:
-        if issuer in self._jwks_cache:
-            return self._jwks_cache[issuer]
-        report = self.reports.get(issuer)
-        provider = self.snapshot.provider_for(issuer)
-        if report is None:
-            found: tuple[dict[str, Any] | None, str | None] = (None, "the issuer was not inspected")
-        elif report.discovery_error:
-            found = (None, f"discovery failed: {report.discovery_error}")
-        elif report.jwks_error or not report.jwks_uri:
-            found = (None, f"the JWKS is unusable: {report.jwks_error}")
-        else:
-            host, port = _host_port(report.jwks_uri)
-            tls = next((h for h in report.hosts if (h.host, h.port) == (host, port)), None) or \
-                self.inspector.host_tls(host, port)
-            pinned = set(provider.thumbprints) if provider else set()
-            try:
-                # The inspection's own fetch: same TLS rules (trust store, or a pinned private chain), limits, timeouts.
-                document = self.inspector._fetch_json(report.jwks_uri, tls, pinned)  # noqa: SLF001
-                found = (document if isinstance(document, dict) else None,
-                         None if isinstance(document, dict) else "the JWKS is not a JSON object")
-            except FetchError as exc:
-                found = (None, str(exc))
-        self._jwks_cache[issuer] = found
-        return found
+        if issuer not in self._jwks_cache:
+            self._jwks_cache[issuer] = issuer_jwks(self.inspector, self.reports.get(issuer),
+                                                   self.snapshot.provider_for(issuer))
+        return self._jwks_cache[issuer]
 
     def _real_exchange(self, conn: Connector) -> list[RealExchangeResult]:
         settings = self.config.issuer_inspection
         fetched: TokenResult = fetch_token(conn.token_source, session=self.secrets_session,
-                                           ca_bundle=settings.public_ca_bundle, timeout=settings.timeout_seconds)
+                                           ca_bundle=settings.public_ca_bundle, timeout=settings.timeout_seconds,
+                                           allow_private=settings.allow_private_addresses)
         base = dict(connector=conn.name, source=fetched.source)
         if not fetched.ok:
             return [RealExchangeResult(**base, stage="token-source", check_id="EXCHANGE_TOKEN_SOURCE_FAILED",

@@ -4,8 +4,10 @@
   with the client secret from AWS Secrets Manager (`secret_arn`; the SecretString itself, or its `client_secret`
   member when it is JSON) or from an environment variable (`secret_env`). TLS is verified against the config's
   `issuer_inspection.public_ca_bundle` when set (the sandbox points it at its own root CA, which stands for a
-  public CA), otherwise requests' default (certifi, or REQUESTS_CA_BUNDLE when the environment sets it): the same
-  trust store the issuer inspection uses, so one setting decides what "publicly trusted" means.
+  public CA), otherwise certifi's bundle (or REQUESTS_CA_BUNDLE when the environment sets it): the same trust store
+  the issuer inspection uses, so one setting decides what "publicly trusted" means. The request goes through
+  `collect.https` like the issuer fetches (https only, checked addresses, one deadline) and follows no redirect:
+  a redirected request is a failure, so the client secret is only ever sent to the configured URL.
 - `file`: the file's content; `env`: an environment variable; `command`: the standard output of `argv` (a JSON
   object with `access_token`, `id_token` or `token` is accepted too).
 
@@ -23,12 +25,16 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
+import time
+from urllib.parse import urlencode
+
 import boto3
+import certifi
 import jwt
-import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..collect.aws import BOTO_CONFIG
+from ..collect.https import FetchError, https_request
 from ..config import CommandTokenSource, EntraClientCredentials, EnvTokenSource, FileTokenSource
 from .redact import Secret, protected, scrub
 
@@ -54,12 +60,13 @@ def source_type(source: Any) -> str:
 
 
 def fetch_token(source: Any, *, session: boto3.session.Session | None = None, ca_bundle: str | None = None,
-                timeout: float = 10.0) -> TokenResult:
-    """Get one token from `source`; then check it looks like a JWT STS could read."""
+                timeout: float = 10.0, allow_private: bool = False) -> TokenResult:
+    """Get one token from `source`; then check it looks like a JWT STS could read. `allow_private`: the token
+    endpoint may be on a loopback or private address (`issuer_inspection.allow_private_addresses`)."""
     kind = source_type(source)
     try:
         if isinstance(source, EntraClientCredentials):
-            result = _entra(source, session, ca_bundle, timeout)
+            result = _entra(source, session, ca_bundle, timeout, allow_private)
         elif isinstance(source, FileTokenSource):
             result = _file(source)
         elif isinstance(source, EnvTokenSource):
@@ -95,33 +102,40 @@ def jwt_problem(token: str) -> str | None:
 
 # ------------------------------------------------------------------------------------------ sources
 def _entra(src: EntraClientCredentials, session: boto3.session.Session | None, ca_bundle: str | None,
-           timeout: float) -> TokenResult:
+           timeout: float, allow_private: bool) -> TokenResult:
     kind = src.type
+    url = f"{src.authority.rstrip('/')}/{src.tenant_id}/oauth2/v2.0/token"
+    details: dict[str, Any] = {"token_endpoint": url, "client_id": src.client_id, "scope": src.scope}
+    if not url.lower().startswith("https://"):  # the config refuses it too; the secret must never travel in clear
+        return TokenResult(kind, error=f"the token endpoint {url} is not https://", details=details)
     secret, error = _client_secret(src, session)
     if secret is None:
         return TokenResult(kind, error=error, details={"stage": "client-secret"})
-    url = f"{src.authority.rstrip('/')}/{src.tenant_id}/oauth2/v2.0/token"
     form = {"grant_type": "client_credentials", "client_id": src.client_id, "client_secret": secret.reveal(),
             "scope": src.scope}
-    details: dict[str, Any] = {"token_endpoint": url, "client_id": src.client_id, "scope": src.scope}
     with protected(secret):
         try:
-            resp = requests.post(url, data=form, timeout=(timeout, timeout), verify=ca_bundle or True,
-                                 headers={"Accept": "application/json", "User-Agent": "connector-health"})
-        except requests.exceptions.Timeout:
-            return TokenResult(kind, error=f"POST {url} timed out after {timeout:.0f}s", details=details)
-        except requests.exceptions.RequestException as exc:
-            first = scrub(str(exc)).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
-            return TokenResult(kind, error=f"POST {url} failed: {exc.__class__.__name__} ({first})", details=details)
+            resp = https_request(
+                "POST", url, deadline=time.monotonic() + timeout * 2, allow_private=allow_private,
+                cafile=ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where(),
+                body=urlencode(form).encode(), max_bytes=256 * 1024,
+                headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"})
+        except FetchError as exc:
+            return TokenResult(kind, error=f"POST {url} failed: {scrub(str(exc))[:300]}", details=details)
         finally:
             form.clear()
+        details["http_status"] = resp.status
+        if resp.location is not None:
+            return TokenResult(kind, error=(f"the token endpoint {url} answered HTTP {resp.status}, a redirect to "
+                                            f"{scrub(resp.location)[:200]}; redirects are not followed (the client "
+                                            "secret is sent only to the configured URL): set `authority` to the "
+                                            "endpoint's real address"), details=details)
         try:
-            body = resp.json()
-        except ValueError:
+            body = json.loads(resp.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
             body = None
-        details["http_status"] = resp.status_code
-        if resp.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
-            return TokenResult(kind, error=_entra_error(resp.status_code, body), details=details | _aadsts(body))
+        if resp.status != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            return TokenResult(kind, error=_entra_error(resp.status, body), details=details | _aadsts(body))
         token = Secret(str(body["access_token"]))
         body.clear()
     return TokenResult(kind, token=token, details=details)

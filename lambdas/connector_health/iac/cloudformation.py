@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .model import (NO_VALUE, PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION, MarkedDict, MarkedList, MarkedStr,
-                    Placeholder, Provider, RoleTrust, Unresolved)
+                    Placeholder, Provider, RoleTrust, Unresolved, unresolved_origins, unresolved_text)
 from .source import SourceError, line_of, load_json, plain
 
 ROLE_TYPE = "AWS::IAM::Role"
@@ -39,25 +39,7 @@ MAX_VARIANTS = 32  # combinations of Fn::If conditions linted per role
 MAX_STEPS = 200_000  # resolution steps per role and variant (aliases and nested intrinsics cannot run away)
 MAX_IMPORT_DEPTH = 4
 MAX_NESTING = 120  # intrinsics inside intrinsics (Python's own recursion limit must never be what stops us)
-UNRESOLVED_MARK = re.compile(r"⟪unresolved: ([^⟫]*)⟫")
 _SUB_VAR = re.compile(r"\$\{([^}]*)\}")
-
-
-_ORIGIN_DROPPED = re.compile(r"[^A-Za-z0-9:._/ ()@\[\]'-]")
-
-
-def unresolved_text(origin: str) -> str:
-    """The marker an unknown value leaves inside a string (kept through JSON text and string functions)."""
-    return f"⟪unresolved: {_ORIGIN_DROPPED.sub('', origin.replace(chr(34), chr(39)))[:160]}⟫"
-
-
-def unresolved_origins(value: Any) -> list[str]:
-    """Where the unknown parts of a value come from (empty: the value is fully known)."""
-    if isinstance(value, Unresolved):
-        return [value.origin]
-    if isinstance(value, str):
-        return UNRESOLVED_MARK.findall(value)
-    return []
 
 
 def token(name: str) -> str:
@@ -359,9 +341,12 @@ class _Resolver:
             return Unresolved("Fn::Join of something that is not a list", line)
         pieces = []
         for item in items:
-            piece = unresolved_text(item.origin) if isinstance(item, Unresolved) else item
-            pieces.append(piece if isinstance(piece, str) else json.dumps(piece) if isinstance(piece, (dict, list))
-                          else str(piece))
+            if isinstance(item, Unresolved):
+                pieces.append(unresolved_text(item.origin))
+            elif isinstance(item, (dict, list)):  # CloudFormation joins strings only
+                pieces.append(unresolved_text("Fn::Join of a value that is not a string"))
+            else:
+                pieces.append(item if isinstance(item, str) else str(item))
         return MarkedStr(arg[0].join(pieces), line)
 
     def _select(self, arg: Any, node: Any) -> Any:

@@ -14,6 +14,7 @@ code"):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,24 @@ class Unresolved:
 
     def __str__(self) -> str:  # never used as a value; visible if it leaks into a message
         return f"<unresolved: {self.origin}>"
+
+
+UNRESOLVED_MARK = re.compile(r"⟪unresolved: ([^⟫]*)⟫")
+_ORIGIN_DROPPED = re.compile(r"[^A-Za-z0-9:._/ ()@\[\]'-]")
+
+
+def unresolved_text(origin: str) -> str:
+    """The marker an unknown value leaves inside a string (kept through JSON text and string functions)."""
+    return f"⟪unresolved: {_ORIGIN_DROPPED.sub('', origin.replace(chr(34), chr(39)))[:160]}⟫"
+
+
+def unresolved_origins(value: Any) -> list[str]:
+    """Where the unknown parts of a value come from (empty: the value is fully known)."""
+    if isinstance(value, Unresolved):
+        return [value.origin]
+    if isinstance(value, str):
+        return UNRESOLVED_MARK.findall(value)
+    return []
 
 
 class _NoValue:

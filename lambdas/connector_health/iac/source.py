@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .model import MarkedDict, MarkedList, MarkedStr
+from .model import MarkedDict, MarkedList, MarkedStr, Unresolved, unresolved_text
 
 MAX_TEXT_BYTES = 64 * 1024 * 1024  # a CloudFormation template is at most 1 MB; large Terraform plans are tens of MB
 
@@ -153,7 +153,10 @@ def json_or_yaml(text: str, where: str) -> Any:
 
 
 def plain(value: Any) -> Any:
-    """Marked values as plain dicts, lists and strings (what the policy parser and JSON output get)."""
+    """Marked values as plain dicts, lists and strings (what the policy parser and JSON output get); an unresolved
+    value becomes its marker text."""
+    if isinstance(value, Unresolved):
+        return unresolved_text(value.origin)
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from .cloudformation import policy_from_text, unresolved_origins, unresolved_text
-from .model import PLACEHOLDER_ACCOUNT, MarkedStr, Provider, RoleTrust, Unresolved
+from .cloudformation import policy_from_text
+from .model import PLACEHOLDER_ACCOUNT, MarkedStr, Provider, RoleTrust, Unresolved, unresolved_origins, unresolved_text
 
 ROLE_TYPE = "aws_iam_role"
 PROVIDER_TYPE = "aws_iam_openid_connect_provider"

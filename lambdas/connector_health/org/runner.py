@@ -7,7 +7,6 @@ pipeline for it (worker). A refused member role is a finding for that account on
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -17,11 +16,11 @@ from typing import Any
 
 import boto3
 
-from ..checks import CheckContext, get_check
-from ..checks.monitor import ACCOUNT_WIDE
-from ..collect.aws import BOTO_CONFIG, AccountSnapshot
+from ..checks import get_check
+from ..checks.monitor import account_context
+from ..collect.aws import BOTO_CONFIG
 from ..collect.issuer import IssuerInspector
-from ..config import Config, Connector
+from ..config import Config
 from ..engine import scan_account
 from ..findings import Finding, Severity, sort_findings
 from .accounts import AccountSelection, MemberAccount, SkippedAccount, select_accounts
@@ -30,16 +29,9 @@ from .session import MemberRoleRefused, member_session, partition_of
 SCANNED, FAILED = "scanned", "failed"
 
 
-def _account_context(config: Config, account_id: str, partition: str) -> CheckContext:
-    conn = Connector(name=ACCOUNT_WIDE, preset=None, issuer="", needed_audiences=(), accepted_audiences=frozenset(),
-                     roles=(), customer_tenant_id=None, caller={}, severities={}, stack_name=None)
-    return CheckContext(config=config, connector=conn, snapshot=AccountSnapshot(account_id=account_id, partition=partition),
-                        issuer=None, now=dt.datetime.now(dt.timezone.utc))
-
-
 def refusal_finding(config: Config, account_id: str, refused: MemberRoleRefused, partition: str = "aws") -> Finding:
     """MONITOR_ACCESS_DENIED for an account whose member role is missing or does not admit the hub."""
-    ctx = _account_context(config, account_id, partition)
+    ctx = account_context(config, account_id, partition)
     return get_check("MONITOR_ACCESS_DENIED").finding(
         ctx, refused.role_arn,
         f"sts:AssumeRole on the member role {refused.role_arn} was refused ({refused.code}): {refused.message}. "
@@ -54,7 +46,7 @@ def refusal_finding(config: Config, account_id: str, refused: MemberRoleRefused,
 
 def error_finding(config: Config, account_id: str, exc: Exception, partition: str = "aws") -> Finding:
     """MONITOR_CHECK_ERROR for an account whose scan failed for another reason (throttling, network, a bug)."""
-    ctx = _account_context(config, account_id, partition)
+    ctx = account_context(config, account_id, partition)
     return get_check("MONITOR_CHECK_ERROR").finding(
         ctx, f"arn:{partition}:iam::{account_id}:root",
         f"Account {account_id} could not be scanned: {exc.__class__.__name__}: {str(exc)[:300]}",

@@ -17,10 +17,11 @@ from __future__ import annotations
 import enum
 import functools
 import json
-import re
 import threading
 from importlib import resources
 from typing import Iterable
+
+from ..policy.wildcards import compile_wildcard
 
 __all__ = ["AccessLevel", "ActionCatalog", "catalog"]
 
@@ -48,13 +49,6 @@ def parse_access_level(text: str) -> AccessLevel | None:
     """ "Tagging, Write" -> TAGGING; unknown text -> None."""
     found = {_BY_TEXT.get(part.strip().lower()) for part in str(text).split(",")}
     return next((level for level in _PRECEDENCE if level in found), None)
-
-
-def _glob(pattern: str) -> re.Pattern[str]:
-    """IAM action glob (case-insensitive): `*` any run, `?` one character."""
-    parts = re.split(r"(\*+|\?)", pattern.lower())
-    regex = "".join(".*" if p.startswith("*") else "." if p == "?" else re.escape(p) for p in parts if p)
-    return re.compile(regex, re.DOTALL)
 
 
 class ActionCatalog:
@@ -134,13 +128,13 @@ class ActionCatalog:
         if "*" not in service_glob and "?" not in service_glob:
             services: Iterable[str] = (service_glob.lower(),)
         else:
-            service_rx = _glob(service_glob)
-            services = [s for s in self.services() if service_rx.fullmatch(s)]
-        name_rx = _glob(name_glob)
+            service_pattern = compile_wildcard(service_glob, ignore_case=True)
+            services = [s for s in self.services() if service_pattern.match(s)]
+        name_pattern = compile_wildcard(name_glob, ignore_case=True)
         out: list[str] = []
         for service in services:
             table = self._service(service)
-            out.extend(f"{service}:{name}" for key, (name, _) in table.items() if name_rx.fullmatch(key))
+            out.extend(f"{service}:{name}" for key, (name, _) in table.items() if name_pattern.match(key))
         return tuple(sorted(out))
 
     def actions(self, levels: Iterable[AccessLevel] | None = None) -> tuple[str, ...]:

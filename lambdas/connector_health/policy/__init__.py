@@ -1,7 +1,8 @@
 """One IAM policy model and one evaluator (pure Python, no AWS calls).
 
 Parse once with `parse_policy`, then ask as many questions as needed with `evaluate`,
-`evaluate_with_boundary` or `actions_allowed`. See `evaluator` for the IAM rules applied.
+`evaluate_with_boundary` or `actions_allowed`. See `evaluator` for the IAM rules applied, and `wildcards` for
+the one matcher of IAM patterns (`compile_wildcard`, `wildcard_match`): no backtracking, whatever the pattern.
 """
 
 from .document import (
@@ -26,6 +27,7 @@ from .evaluator import (
     evaluate_condition,
     evaluate_with_boundary,
 )
+from .wildcards import Wildcard, WildcardSet, compile_wildcard, wildcard_match
 
 __all__ = [
     "UNKNOWN",
@@ -40,10 +42,14 @@ __all__ = [
     "Statement",
     "StatementRef",
     "Undecided",
+    "Wildcard",
+    "WildcardSet",
     "actions_allowed",
+    "compile_wildcard",
     "evaluate",
     "evaluate_condition",
     "evaluate_with_boundary",
     "find_duplicate_keys",
     "parse_policy",
+    "wildcard_match",
 ]

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from .wildcards import WildcardSet, compile_wildcard, needs_template, split_arn_pattern
+
 __all__ = [
     "ConditionClause",
     "DuplicateKey",
@@ -30,7 +32,6 @@ __all__ = [
     "PolicyProblem",
     "Statement",
     "find_duplicate_keys",
-    "glob_regex",
     "parse_policy",
 ]
 
@@ -97,7 +98,7 @@ class ConditionClause:
     `operator` and `key` keep the original spelling; `key_lc` is what the evaluator matches on. `base` is the
     canonical base operator (``StringLike``) or None when unknown. `problem` set means the clause cannot be
     decided (unknown operator, unparsable value, odd value type) and is resolved per the caller's ``assume``.
-    `operands` holds the values prepared for matching (lower-cased strings, numbers, networks, regexes).
+    `operands` holds the values prepared for matching (string sets, numbers, networks, compiled wildcards).
     """
 
     operator: str
@@ -142,6 +143,8 @@ class Statement:
     source: str = ""
     invalid_reasons: tuple[str, ...] = ()
     uncertain_parts: frozenset[str] = frozenset()
+    # Policy variables (${aws:username}) and ${*}-style escapes are expanded only in policies of Version 2012-10-17.
+    variables: bool = False
     # Compiled matchers, filled lazily by the evaluator (kept on the statement so parsed documents are reusable).
     _compiled: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -179,28 +182,6 @@ class PolicyDocument:
 
 # --- helpers shared with the evaluator ---------------------------------------------------------------
 
-@functools.lru_cache(maxsize=65536)
-def glob_regex(pattern: str) -> str:
-    """Regex source for an IAM glob: ``*`` any run of characters, ``?`` one character, nothing else special."""
-    out = []
-    for part in re.split(r"(\*+|\?)", pattern):
-        if not part:
-            continue
-        if part[0] == "*":
-            out.append(".*")
-        elif part == "?":
-            out.append(".")
-        else:
-            out.append(re.escape(part))
-    return "".join(out)
-
-
-@functools.lru_cache(maxsize=16384)
-def _compile_globs(patterns: tuple[str, ...], ignore_case: bool) -> re.Pattern[str]:
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.compile("|".join(f"(?:{glob_regex(p)})" for p in patterns) or "(?!)", flags)
-
-
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -231,14 +212,14 @@ def parse_date(text: str) -> float | None:
         return None
 
 
-def _arn_operand(value: str) -> tuple[Any, ...]:
-    """ArnEquals/ArnLike compare each of the six colon-separated ARN components separately, each a glob
-    (IAM user guide, "Amazon Resource Name (ARN) condition operators"). A value that is not a six-part ARN
-    (e.g. ``*``) is compared as one glob over the whole string."""
-    parts = value.split(":", 5)
+def _arn_operand(value: str, variables: bool) -> tuple[Any, ...]:
+    """ArnEquals/ArnLike compare each of the six colon-separated ARN components separately, each a wildcard
+    pattern (IAM user guide, "Amazon Resource Name (ARN) condition operators"). A value that is not a six-part
+    ARN (e.g. ``*``) is compared as one pattern over the whole string."""
+    parts = split_arn_pattern(value, variables=variables)
     if len(parts) == 6:
-        return ("arn", tuple(_compile_globs((p,), False) for p in parts))
-    return ("glob", _compile_globs((value,), False))
+        return ("arn", tuple(compile_wildcard(p, variables=variables) for p in parts))
+    return ("glob", compile_wildcard(value, variables=variables))
 
 
 # --- parsing -----------------------------------------------------------------------------------------
@@ -367,15 +348,26 @@ def _condition_values(raw: Any) -> tuple[tuple[str, ...], str | None]:
     return tuple(out), problem
 
 
-def _prepare_operands(base: str, values: tuple[str, ...]) -> tuple[tuple[Any, ...], str | None]:
-    """Operands for matching, or a problem when a value cannot be read for this operator."""
+def _string_operands(values: tuple[str, ...], variables: bool, fold: bool) -> tuple[Any, ...]:
+    """(literal values as a set, values with policy variables or ``${*}``-style escapes to resolve per request)."""
+    templates = tuple(v for v in values if variables and needs_template(v))
+    literal = (v for v in values if v not in templates)
+    return frozenset(v.casefold() for v in literal) if fold else frozenset(literal), templates
+
+
+def _prepare_operands(base: str, values: tuple[str, ...], variables: bool = False
+                      ) -> tuple[tuple[Any, ...], str | None]:
+    """Operands for matching, or a problem when a value cannot be read for this operator. ``variables``: the
+    policy is of Version 2012-10-17, so string and ARN values may hold policy variables."""
     try:
-        if base in ("StringEquals", "StringNotEquals", "BinaryEquals"):
-            return (frozenset(values),), None
+        if base == "BinaryEquals":
+            return (frozenset(values), ()), None
+        if base in ("StringEquals", "StringNotEquals"):
+            return _string_operands(values, variables, False), None
         if base in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
-            return (frozenset(v.casefold() for v in values),), None
+            return _string_operands(values, variables, True), None
         if base in ("StringLike", "StringNotLike"):
-            return (_compile_globs(tuple(values), False),), None
+            return (WildcardSet(values, variables=variables),), None
         if base.startswith("Numeric"):
             numbers = [parse_number(v) for v in values]
             bad = [v for v, n in zip(values, numbers) if n is None]
@@ -402,9 +394,9 @@ def _prepare_operands(base: str, values: tuple[str, ...]) -> tuple[tuple[Any, ..
                     return (), f"{base} value {v!r} is not an IP address or CIDR block"
             return tuple(networks), None
         if base.startswith("Arn"):
-            return tuple(_arn_operand(v) for v in values), None
-    except re.error as exc:  # pragma: no cover - globs are escaped, kept for safety
-        return (), f"{base} value cannot be compiled: {exc}"
+            return tuple(_arn_operand(v, variables) for v in values), None
+    except (ValueError, TypeError) as exc:  # pragma: no cover - values are strings by now; kept for safety
+        return (), f"{base} value cannot be read: {exc}"
     return (), f"operator {base} is not supported"
 
 
@@ -428,7 +420,7 @@ def _parse_operator(name: str) -> tuple[str | None, str | None, bool]:
     return base, qualifier, if_exists
 
 
-def _parse_conditions(value: Any, index: int, problems: _Problems) -> tuple[ConditionClause, ...]:
+def _parse_conditions(value: Any, index: int, problems: _Problems, variables: bool) -> tuple[ConditionClause, ...]:
     if not isinstance(value, Mapping):
         message = f"Condition is {type(value).__name__}, not an object"
         problems.add(index, message + " (the statement's conditions are undecidable)")
@@ -456,7 +448,7 @@ def _parse_conditions(value: Any, index: int, problems: _Problems) -> tuple[Cond
             elif base is None:
                 problem = f"unknown condition operator {op_name!r}"
             elif problem is None:
-                operands, problem = _prepare_operands(base, values)
+                operands, problem = _prepare_operands(base, values, variables)
             if problem is not None:
                 problems.add(index, f"{op_name} {key_text!r}: {problem} (undecidable)")
             clauses.append(ConditionClause(
@@ -467,7 +459,7 @@ def _parse_conditions(value: Any, index: int, problems: _Problems) -> tuple[Cond
 
 
 def _parse_statement(raw: Any, index: int, source: str, require_principal: bool,
-                     problems: _Problems) -> Statement:
+                     problems: _Problems, variables: bool = False) -> Statement:
     invalid: list[str] = []
     if not isinstance(raw, Mapping):
         reason = f"statement is {type(raw).__name__}, not an object"
@@ -540,7 +532,7 @@ def _parse_statement(raw: Any, index: int, source: str, require_principal: bool,
 
     conditions: tuple[ConditionClause, ...] = ()
     if "Condition" in raw:
-        conditions = _parse_conditions(raw["Condition"], index, problems)
+        conditions = _parse_conditions(raw["Condition"], index, problems, variables)
 
     for reason in invalid:
         problems.add(index, f"statement rejected: {reason}")
@@ -548,7 +540,7 @@ def _parse_statement(raw: Any, index: int, source: str, require_principal: bool,
         index=index, sid=sid, effect=effect, principals=principals, not_principal=not_principal,
         actions=actions, not_action=not_action, resources=resources, not_resource=not_resource,
         conditions=conditions, raw=raw, source=source, invalid_reasons=tuple(invalid),
-        uncertain_parts=frozenset(uncertain),
+        uncertain_parts=frozenset(uncertain), variables=variables,
     )
 
 
@@ -633,7 +625,8 @@ def _parse_policy(doc: Any, source: str, require_principal: bool) -> PolicyDocum
     good: list[Statement] = []
     bad: list[Statement] = []
     for index, raw in enumerate(raw_list):
-        statement = _parse_statement(raw, index, source, require_principal, problems)
+        statement = _parse_statement(raw, index, source, require_principal, problems,
+                                     variables=version_text == "2012-10-17")
         (good if statement.valid else bad).append(statement)
     return PolicyDocument(source=source, valid=True, version=version_text, id=policy_id,
                           statements=tuple(good), invalid_statements=tuple(bad), problems=problems.items,

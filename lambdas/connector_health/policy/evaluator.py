@@ -6,7 +6,8 @@ Semantics (IAM user guide: "Policy evaluation logic", "IAM JSON policy elements:
 * Within one policy set an explicit Deny wins over an Allow; without an Allow the request is implicitly denied.
   `evaluate_with_boundary` intersects the identity policies with the permissions boundary; a Deny in either wins.
 * A statement applies when its action, resource, principal and all its conditions match. Action names are
-  matched case-insensitively, resources case-sensitively, both with ``*``/``?`` globs over the whole string.
+  matched case-insensitively, resources case-sensitively, both with ``*``/``?`` wildcards over the whole string
+  (`wildcards.py`: one matcher without backtracking for every pattern question, policy variables included).
 * A request's action or resource may itself hold ``*``/``?``. With ``wildcards="all"`` (default) it stands
   for *every* name it matches: an Allow applies only when one of its patterns covers all of them, a Deny
   applies when it matches any of them. So ``action="*", resource="*"`` asks "is everything allowed
@@ -45,7 +46,12 @@ Conditions — the rules chosen where IAM is subtle:
 * StringLike/ArnLike: only ``*`` and ``?`` are special. Arn operators compare the six colon-separated ARN
   components separately (IAM user guide, "Amazon Resource Name (ARN) condition operators"); ArnEquals behaves
   like ArnLike. Numeric and Date values that cannot be parsed make the condition undecidable. Dates are
-  ISO 8601 (naive means UTC) or epoch seconds. Policy variables (``${aws:username}``) are not expanded.
+  ISO 8601 (naive means UTC) or epoch seconds.
+* Policy variables (IAM user guide, "IAM policy elements: Variables and tags"): in policies of Version
+  2012-10-17, ``${key}`` and ``${key, 'default'}`` in Resource/NotResource and in string and ARN condition values
+  are replaced by the request's single value of that key, and ``${*}``, ``${?}``, ``${$}`` stand for the literal
+  characters. A variable the request cannot resolve (key absent without a default, several values, `UNKNOWN`)
+  makes that match undecidable, resolved by ``assume``. In older policies ``${...}`` is plain text, as in IAM.
 
 Principals (trust policies): ``Principal: "*"`` and ``{"AWS": "*"}`` match anyone. ``AWS`` values match by
 account (``123456789012`` or ``arn:…:iam::123456789012:root`` match any principal of that account), by exact
@@ -61,7 +67,6 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -69,11 +74,11 @@ from .document import (
     ConditionClause,
     PolicyDocument,
     Statement,
-    _compile_globs,
     parse_date,
     parse_number,
     parse_policy,
 )
+from .wildcards import WildcardSet, compile_wildcard, literal_template
 
 __all__ = [
     "UNKNOWN",
@@ -190,105 +195,33 @@ class Decision:
         return self.effect is Effect.ALLOW
 
 
-# --- glob matching -----------------------------------------------------------------------------------
-
-_WILD = re.compile(r"[*?]")
-_STARS = re.compile(r"\*{2,}")
-
+# --- wildcard matching -------------------------------------------------------------------------------
 
 def _glob_covers(p: str, q: str) -> bool:
-    """Every string matched by glob `q` is matched by glob `p` (sound; exact for the usual shapes)."""
-    n, m = len(p), len(q)
-    row = [False] * (m + 1)
-    row[m] = True
-    for i in range(n - 1, -1, -1):
-        pc = p[i]
-        cur = [False] * (m + 1)
-        for j in range(m, -1, -1):
-            if pc == "*":
-                cur[j] = row[j] or (j < m and cur[j + 1])
-            elif j < m:
-                qc = q[j]
-                if qc == "*":
-                    cur[j] = False
-                elif qc == "?":
-                    cur[j] = pc == "?" and row[j + 1]
-                else:
-                    cur[j] = (pc == "?" or pc == qc) and row[j + 1]
-        row = cur
-    return row[0]
+    """Every name matched by pattern `q` is matched by pattern `p` (sound; exact for the usual shapes)."""
+    return bool(compile_wildcard(p).covers(q))
 
 
 def _glob_overlaps(p: str, q: str) -> bool:
-    """Some string is matched by both globs (exact)."""
-    n, m = len(p), len(q)
-    row = [False] * (m + 1)
-    row[m] = True
-    for j in range(m - 1, -1, -1):
-        row[j] = q[j] == "*" and row[j + 1]
-    for i in range(n - 1, -1, -1):
-        pc = p[i]
-        cur = [False] * (m + 1)
-        cur[m] = pc == "*" and row[m]
-        for j in range(m - 1, -1, -1):
-            qc = q[j]
-            if pc == "*":
-                cur[j] = row[j] or cur[j + 1]
-            elif qc == "*":
-                cur[j] = cur[j + 1] or row[j]
-            else:
-                cur[j] = (pc == "?" or qc == "?" or pc == qc) and row[j + 1]
-        row = cur
-    return row[0]
+    """Some name is matched by both patterns (exact)."""
+    return bool(compile_wildcard(p).overlaps(q))
 
 
-class _PatternSet:
-    """Compiled Action/Resource patterns: exact names in a set, globs grouped by literal service prefix
-    into one regex each (``ec2:Describe*`` is looked up under ``ec2``), the rest in one regex."""
+def _has_wildcard(text: str) -> bool:
+    return "*" in text or "?" in text
 
-    __slots__ = ("patterns", "match_all", "exact", "by_service", "general")
 
-    def __init__(self, patterns: tuple[str, ...], ignore_case: bool, split_service: bool) -> None:
-        norm = tuple(_STARS.sub("*", p.lower() if ignore_case else p) for p in patterns)
-        self.patterns = norm
-        self.match_all = "*" in norm
-        exact: set[str] = set()
-        by_service: dict[str, list[str]] = {}
-        general: list[str] = []
-        for p in norm:
-            if "*" not in p and "?" not in p:
-                exact.add(p)
-                continue
-            if split_service:
-                service, colon, name = p.partition(":")
-                if colon and not _WILD.search(service):
-                    by_service.setdefault(service, []).append(name)
-                    continue
-            general.append(p)
-        self.exact = frozenset(exact)
-        self.by_service = {s: _compile_globs(tuple(names), False) for s, names in by_service.items()}
-        self.general = _compile_globs(tuple(general), False) if general else None
-
-    def match(self, value: str, service: str | None, name: str) -> bool:
-        """`value` is a literal (already lower-cased for actions)."""
-        if self.match_all or value in self.exact:
-            return True
-        if service is not None:
-            regex = self.by_service.get(service)
-            if regex is not None and regex.fullmatch(name) is not None:
-                return True
-        return self.general is not None and self.general.fullmatch(value) is not None
-
-    def covers(self, query: str) -> bool:
-        return self.match_all or any(_glob_covers(p, query) for p in self.patterns)
-
-    def overlaps(self, query: str) -> bool:
-        return self.match_all or any(_glob_overlaps(p, query) for p in self.patterns)
+def _collapse_stars(text: str) -> str:
+    while "**" in text:
+        text = text.replace("**", "*")
+    return text
 
 
 @functools.lru_cache(maxsize=8192)
-def _pattern_set(patterns: tuple[str, ...], ignore_case: bool, split_service: bool) -> _PatternSet:
-    return _PatternSet(patterns, ignore_case, split_service)
+def _pattern_set(patterns: tuple[str, ...], ignore_case: bool, split_service: bool,
+                 variables: bool = False) -> WildcardSet:
+    """One element's patterns compiled once and shared by every statement that lists the same ones."""
+    return WildcardSet(patterns, ignore_case=ignore_case, split_service=split_service, variables=variables)
 
 
 # --- principals --------------------------------------------------------------------------------------
@@ -382,7 +315,7 @@ def _normalise_keys(keys: Any) -> dict[str, Any]:
 
 
 class _Request:
-    __slots__ = ("action", "action_wild", "service", "name", "resource", "resource_wild",
+    __slots__ = ("action", "action_wild", "resource", "resource_wild",
                  "principal_type", "principal_id", "account", "role", "keys", "any_mode")
 
     def __init__(self, action: Any, resource: Any, principal: Any, keys: dict[str, Any],
@@ -390,9 +323,9 @@ class _Request:
         self.any_mode = wildcards == "any"
         self.set_action(action)
         self.resource = _text(resource) if resource is not None else "*"
-        self.resource_wild = _WILD.search(self.resource) is not None
+        self.resource_wild = _has_wildcard(self.resource)
         if self.resource_wild:
-            self.resource = _STARS.sub("*", self.resource)
+            self.resource = _collapse_stars(self.resource)
         self.principal_type: str | None = None
         self.principal_id = ""
         self.account: str | None = None
@@ -408,11 +341,8 @@ class _Request:
         self.keys = keys
 
     def set_action(self, action: Any) -> None:
-        self.action = _STARS.sub("*", _text(action).lower())
-        self.action_wild = _WILD.search(self.action) is not None
-        service, colon, name = self.action.partition(":")
-        self.service = service if colon else None
-        self.name = name
+        self.action = _collapse_stars(_text(action).lower())
+        self.action_wild = _has_wildcard(self.action)
 
 
 def _as_request(request: RequestContext) -> _Request:
@@ -424,7 +354,8 @@ def _as_request(request: RequestContext) -> _Request:
 # --- conditions --------------------------------------------------------------------------------------
 
 def _numeric(compare):
-    def match(clause: ConditionClause, value: str, parse=parse_number) -> bool | None:
+    def match(clause: ConditionClause, value: str, keys: Mapping[str, Any] | None = None,
+              parse=parse_number) -> bool | None:
         number = parse(value)
         if number is None:
             return None
@@ -434,10 +365,10 @@ def _numeric(compare):
 
 def _date(compare):
     inner = _numeric(compare)
-    return lambda clause, value: inner(clause, value, parse_date)
+    return lambda clause, value, keys=None: inner(clause, value, keys, parse_date)
 
 
-def _ip(clause: ConditionClause, value: str) -> bool | None:
+def _ip(clause: ConditionClause, value: str, keys: Mapping[str, Any] | None = None) -> bool | None:
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
@@ -445,31 +376,51 @@ def _ip(clause: ConditionClause, value: str) -> bool | None:
     return any(address in network for network in clause.operands)
 
 
-def _arn(clause: ConditionClause, value: str) -> bool:
+def _arn(clause: ConditionClause, value: str, keys: Mapping[str, Any]) -> bool | None:
     parts = value.split(":", 5)
+    undecided = False
     for kind, compiled in clause.operands:
         if kind == "glob":
-            if compiled.fullmatch(value) is not None:
-                return True
-        elif len(parts) == 6 and all(rx.fullmatch(part) is not None for rx, part in zip(compiled, parts)):
+            found = compiled.match(value, keys)
+        elif len(parts) == 6:
+            found = _all3(pattern.match(part, keys) for pattern, part in zip(compiled, parts))
+        else:
+            continue
+        if found:
             return True
-    return False
+        undecided = undecided or found is None
+    return None if undecided else False
 
 
-def _bool(clause: ConditionClause, value: str) -> bool:
+def _string_equals(fold: bool):
+    def match(clause: ConditionClause, value: str, keys: Mapping[str, Any]) -> bool | None:
+        literal, templates = clause.operands
+        value = value.casefold() if fold else value
+        if value in literal:
+            return True
+        undecided = False
+        for template in templates:
+            expected = literal_template(template, keys)
+            if expected is None:
+                undecided = True
+            elif (expected.casefold() if fold else expected) == value:
+                return True
+        return None if undecided else False
+    return match
+
+
+def _bool(clause: ConditionClause, value: str, keys: Mapping[str, Any] | None = None) -> bool:
     text = value.strip().lower()
     return any(text == ("true" if operand else "false") for operand in clause.operands)
 
 
 _EQ = lambda a, b: a == b  # noqa: E731
 _MATCHERS = {
-    "StringEquals": lambda c, v: v in c.operands[0],
-    "StringNotEquals": lambda c, v: v in c.operands[0],
-    "BinaryEquals": lambda c, v: v in c.operands[0],
-    "StringEqualsIgnoreCase": lambda c, v: v.casefold() in c.operands[0],
-    "StringNotEqualsIgnoreCase": lambda c, v: v.casefold() in c.operands[0],
-    "StringLike": lambda c, v: c.operands[0].fullmatch(v) is not None,
-    "StringNotLike": lambda c, v: c.operands[0].fullmatch(v) is not None,
+    "StringEquals": _string_equals(False), "StringNotEquals": _string_equals(False),
+    "BinaryEquals": lambda c, v, keys: v in c.operands[0],
+    "StringEqualsIgnoreCase": _string_equals(True), "StringNotEqualsIgnoreCase": _string_equals(True),
+    "StringLike": lambda c, v, keys: c.operands[0].match(v, keys),
+    "StringNotLike": lambda c, v, keys: c.operands[0].match(v, keys),
     "NumericEquals": _numeric(_EQ), "NumericNotEquals": _numeric(_EQ),
     "NumericLessThan": _numeric(lambda a, b: a < b), "NumericLessThanEquals": _numeric(lambda a, b: a <= b),
     "NumericGreaterThan": _numeric(lambda a, b: a > b),
@@ -524,17 +475,18 @@ def evaluate_condition(clause: ConditionClause, keys: Mapping[str, Any]) -> tupl
         return (True if clause.if_exists else clause.negated), ""
     matcher = _MATCHERS[clause.base]
     if clause.qualifier is None:
-        result = _any3(matcher(clause, v) for v in value)
+        result = _any3(matcher(clause, v, keys) for v in value)
         if clause.negated:
             result = _not3(result)
     elif clause.negated:
-        per_value = (_not3(matcher(clause, v)) for v in value)
+        per_value = (_not3(matcher(clause, v, keys)) for v in value)
         result = _all3(per_value) if clause.qualifier == "ForAllValues" else _any3(per_value)
     else:
-        per_value = (matcher(clause, v) for v in value)
+        per_value = (matcher(clause, v, keys) for v in value)
         result = _all3(per_value) if clause.qualifier == "ForAllValues" else _any3(per_value)
     if result is None:
-        return None, f"a request value of {clause.key} cannot be read by {clause.operator}"
+        return None, (f"a request value of {clause.key} cannot be read by {clause.operator}, or a policy "
+                      "variable in its values has no single value in the request")
     return result, ""
 
 
@@ -545,7 +497,7 @@ class _Compiled:
 
     def __init__(self, statement: Statement) -> None:
         self.actions = (_pattern_set(statement.actions, True, True) if statement.actions is not None else None)
-        self.resources = (_pattern_set(statement.resources, False, False)
+        self.resources = (_pattern_set(statement.resources, False, False, statement.variables)
                           if statement.resources is not None else None)
         self.principals = (_PrincipalSet(statement.principals) if statement.principals is not None else None)
 
@@ -557,17 +509,18 @@ def _compiled(statement: Statement) -> _Compiled:
     return compiled
 
 
-def _list_match(patterns: _PatternSet, literal: bool, value: str, service: str | None, name: str,
-                covers: bool) -> bool:
+def _list_match(patterns: WildcardSet, literal: bool, value: str, keys: Mapping[str, Any],
+                covers: bool) -> bool | None:
     if literal:
-        return patterns.match(value, service, name)
-    return patterns.covers(value) if covers else patterns.overlaps(value)
+        return patterns.match(value, keys)
+    return patterns.covers(value, keys) if covers else patterns.overlaps(value, keys)
 
 
-def _part(matched: bool, negated: bool, uncertain: bool) -> bool | None:
+def _part(matched: bool | None, negated: bool, uncertain: bool) -> bool | None:
     """Whether a (Not)Action/(Not)Resource/(Not)Principal element lets the statement apply. A list with
-    unreadable content is only sure where it matched; a non-match is undecidable."""
-    listed: bool | None = True if matched else (None if uncertain else False)
+    unreadable content (or a policy variable the request cannot resolve) is only sure where it matched; a
+    non-match is undecidable."""
+    listed: bool | None = True if matched else (None if uncertain or matched is None else False)
     return _not3(listed) if negated else listed
 
 
@@ -581,7 +534,7 @@ def _statement_state(statement: Statement, req: _Request) -> tuple[bool | None, 
 
     if compiled.actions is not None:
         covers = (allow != statement.not_action) != req.any_mode
-        matched = _list_match(compiled.actions, not req.action_wild, req.action, req.service, req.name, covers)
+        matched = _list_match(compiled.actions, not req.action_wild, req.action, req.keys, covers)
         part = _part(matched, statement.not_action, "action" in uncertain)
         if part is False:
             return False, reasons
@@ -591,13 +544,14 @@ def _statement_state(statement: Statement, req: _Request) -> tuple[bool | None, 
 
     if compiled.resources is not None:
         covers = (allow != statement.not_resource) != req.any_mode
-        matched = _list_match(compiled.resources, not req.resource_wild, req.resource, None, "", covers)
+        matched = _list_match(compiled.resources, not req.resource_wild, req.resource, req.keys, covers)
         part = _part(matched, statement.not_resource, "resource" in uncertain)
         if part is False:
             return False, reasons
         if part is None:
             state = None
-            reasons.append(("", "Resource", "the resource list holds content that could not be read"))
+            reasons.append(("", "Resource", "the resource list holds content that could not be read, or a policy "
+                                            "variable the request cannot resolve"))
 
     if compiled.principals is not None and req.principal_type is not None:
         part = _part(compiled.principals.match(req), statement.not_principal, "principal" in uncertain)
@@ -762,8 +716,8 @@ def actions_allowed(policies: Sequence[PolicyDocument], actions: Iterable[str], 
     `evaluate`; ``wildcards`` as in `RequestContext` (the default resource ``*`` means "every resource").
 
     Documents are resolved and request keys normalised once; compiled matchers are cached on the
-    statements, so asking hundreds of actions of a ReadOnlyAccess-size policy costs one dictionary lookup
-    and one regex match per statement and action.
+    statements, so asking hundreds of actions of a ReadOnlyAccess-size policy costs a set lookup and one
+    `str.startswith` per statement and action.
     """
     _check_assume(assume)
     out: dict[str, Decision] = {}

@@ -79,6 +79,8 @@ class Preset(BaseModel):
     role_patterns: list[str] = Field(default_factory=list)
     # Public sources of the preset's values.
     sources: list[str] = Field(default_factory=list)
+    # EXCHANGE_LIVE_SILENT: the service calls at least this often when it works (None: no expectation).
+    expected_activity_hours: float | None = Field(default=None, gt=0)
 
 
 PRESET_NAMES = ("defender-for-cloud", "microsoft-sentinel", "github-actions", "eks-irsa", "gitlab", "entra-app", "generic")

@@ -18,7 +18,7 @@ import yaml
 # moto reads this when its IAM backend is first created: AWS managed policies (ReadOnlyAccess, ...) must exist.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
-from .account import CUSTOMER_TENANT, seed_defender_account  # noqa: E402
+from .account import CUSTOMER_TENANT, defender_history, seed_defender_account  # noqa: E402
 from .issuer import LocalIssuer  # noqa: E402
 from .monitor import create_monitor_resources, read_alerts  # noqa: E402
 from .pki import SandboxPki  # noqa: E402
@@ -98,6 +98,8 @@ class Sandbox:
             **FAKE_CREDENTIALS,
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_ENDPOINT_URL_STS": self.sts.url if self.sts else self.endpoint_url,
+            # LookupEvents is answered by the STS stand-in's trail (moto has no LookupEvents).
+            "AWS_ENDPOINT_URL_CLOUDTRAIL": self.sts.url if self.sts else self.endpoint_url,
             "CONNECTOR_HEALTH_ISSUER_URL": self.issuer.url,
             "CONNECTOR_HEALTH_CA_BUNDLE": str(self.pki.ca_bundle_path),
             "CONNECTOR_HEALTH_CONFIG": str(self.config_path),
@@ -139,6 +141,10 @@ class Sandbox:
         issuer.discovery_override = None
         issuer.trickle_seconds = 0.0
         issuer.token_error = None
+        issuer.redirects = {}
+        issuer.jwks_uri_override = None
+        issuer.log.clear()
+        issuer.stop_plain_http()
         issuer.clients[self.token_client_id] = self.token_client_secret
         if self.sts:
             self.sts.reset()
@@ -153,9 +159,19 @@ class Sandbox:
         assert self.issuer and self.pki
         self.seeded = seed_defender_account(self.client("iam"), self.issuer.url, self.pki.thumbprint)
         self.seeded.update(create_monitor_resources(self.client("dynamodb"), self.client("sns"), self.client("sqs")))
+        if self.sts:
+            self.sts.trail.record(defender_history(self.seeded["account"], self.seeded["provider_arn"],
+                                                   self.seeded["roles"], self.issuer.url, self.sts.trail_region,
+                                                   self.token_client_id))
         if self.accounts:
             self.seed_org(self.accounts)
         self.write_config()
+
+    def defender_caller(self, **overrides: Any):
+        """A simulated Defender service that exchanges real tokens of the local issuer (sandbox/caller.py)."""
+        from .caller import SimulatedCaller
+
+        return SimulatedCaller(self, **overrides)
 
     def seed_org(self, accounts: int, *, plans: list[str] | None = None) -> dict[str, Any]:
         """Emulate an organisation of `accounts` member accounts (see sandbox/org.py for which are misconfigured)
@@ -172,6 +188,10 @@ class Sandbox:
         session = self.__dict__.setdefault("_session", self.boto_session())
         self.seeded["org"] = seed_organization(session, self.endpoint_url, accounts, self.issuer.url,
                                                self.pki.thumbprint, hub_account=SANDBOX_ACCOUNT, plans=plans)
+        if self.sts:  # each member's Defender connector has called recently too (EXCHANGE_LIVE_SILENT stays quiet)
+            for account, member in self.seeded["org"]["members"].items():
+                self.sts.trail.record(defender_history(account, member["provider_arn"], member["roles"],
+                                                       self.issuer.url, self.sts.trail_region, self.token_client_id))
         (self.directory / "org.json").write_text(json.dumps(self.seeded["org"], indent=1), encoding="utf-8")
         self.write_config()
         return self.seeded["org"]
@@ -198,8 +218,12 @@ class Sandbox:
                 "timeout_seconds": self.issuer_timeout,
                 # The sandbox root stands for a public CA (as Microsoft's chain is); see README "Sandbox".
                 "public_ca_bundle": str(self.pki.ca_bundle_path),
+                # The local issuer listens on loopback, which the monitor otherwise refuses to contact.
+                "allow_private_addresses": True,
             },
             "state": {"table_name": self.seeded.get("state_table"), "topic_arn": self.seeded.get("alert_topic_arn")},
+            # The stand-in records each call at once: no CloudTrail delivery delay to wait for.
+            "live_exchanges": {"settle_minutes": 0},
             "connectors": [
                 {
                     "name": "defender",

@@ -13,6 +13,7 @@ commit as source; `{placeholders}` are the template's variables.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from functools import lru_cache
 from importlib import resources
@@ -170,3 +171,22 @@ def seed_defender_account(iam, issuer_url: str, thumbprint: str, plans: list[str
             roles.append(spec.name)
     return {"account": account, "provider_arn": provider_arn, "roles": roles, "deny_policy_arn": deny_arn,
             "policy_arns": dict(created)}
+
+
+def defender_history(account: str, provider_arn: str, roles: list[str], issuer_url: str, region: str,
+                     subject: str) -> dict[str, Any]:
+    """A seeded account's recent traffic: Defender's scan assumed its first plan role a minute ago (a CloudTrail
+    record as the STS stand-in writes for a real call), so a freshly seeded connector is not silent."""
+    from .cloudtrail import web_identity_record
+
+    preset = load_preset("defender-for-cloud")
+    role = roles[0] if roles else "CspmMonitorAws"
+    audience = next((r.audience for specs in preset.plans.values() for r in specs if r.name == role), preset.audiences[0])
+    return web_identity_record(
+        role_arn=f"arn:aws:iam::{account}:role/{role}", session_name=f"{SESSION_PREFIX}{CUSTOMER_TENANT}",
+        claims={"iss": issuer_url, "aud": audience, "sub": subject},
+        provider_arn=provider_arn, region=region, duration=3600, user_agent="MicrosoftDefenderForCloud/1.0",
+        when=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1),
+        credentials={"AccessKeyId": "ASIASANDBOXHISTORY01", "SessionToken": "sandbox-history-session-token",
+                     "Expiration": "sandbox"},
+    )

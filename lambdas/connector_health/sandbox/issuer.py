@@ -3,7 +3,9 @@
 It serves leaf + intermediate from `SandboxPki`, so a TLS client sees a real chain and the thumbprint comes from
 a real handshake. Controls let tests and the demo break it the ways real issuers break: rotate the intermediate,
 switch to a private (untrusted) chain, answer slowly or trickle the body (slow loris), stop listening, declare a
-wrong issuer, serve a garbage or huge JWKS or discovery document, or fail token requests with an AADSTS error.
+wrong issuer, serve a garbage or huge JWKS or discovery document, fail token requests with an AADSTS error, answer a
+document or the token endpoint with a redirect, serve the same documents over plain HTTP, or point `jwks_uri`
+elsewhere. It records each request's method, path and form field names (never their values).
 """
 
 from __future__ import annotations
@@ -47,12 +49,15 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, handler, issuer: "LocalIssuer"):
+    def __init__(self, addr, handler, issuer: "LocalIssuer", *, tls: bool = True):
         self.issuer = issuer
+        self.tls = tls
         super().__init__(addr, handler)
 
     def get_request(self):  # wrap each connection with the CURRENT context, so chain swaps apply at once
         sock, addr = super().get_request()
+        if not self.tls:
+            return sock, addr
         return self.issuer.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
     def handle_error(self, request, client_address):  # clients that hang up mid-handshake are normal here
@@ -70,11 +75,25 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(10)
+        if not self.server.tls:
+            return
         try:
             self.connection.do_handshake()
         except (ssl.SSLError, OSError):
             self.close_connection = True
             raise
+
+    def _redirected(self, document: str) -> bool:
+        """Answer with the redirect set for this document (see `LocalIssuer.redirects`), if any."""
+        found = self.server.issuer.redirects.get(document)
+        if found is None:
+            return False
+        status, location = found
+        self.send_response(status)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return True
 
     def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
         issuer = self.server.issuer
@@ -97,10 +116,15 @@ class _Handler(BaseHTTPRequestHandler):
         issuer = self.server.issuer
         issuer.requests += 1
         path = urlsplit(self.path).path
+        issuer.log.append(("GET", path, ()))
         if path == issuer.path + ".well-known/openid-configuration":
+            if self._redirected("discovery"):
+                return
             body = issuer.discovery_override
             self._send(200, json.dumps(issuer.discovery()).encode() if body is None else body)
         elif path == issuer.path + "discovery/keys":
+            if self._redirected("jwks"):
+                return
             self._send(200, issuer.jwks_body())
         else:
             self._send(404, b'{"error":"not found"}')
@@ -110,8 +134,11 @@ class _Handler(BaseHTTPRequestHandler):
         issuer.requests += 1
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        issuer.log.append(("POST", urlsplit(self.path).path, tuple(sorted(form))))
         if urlsplit(self.path).path != issuer.path + "oauth2/v2.0/token":
             self._send(404, b'{"error":"not found"}')
+            return
+        if self._redirected("token"):
             return
         status, body = issuer.token_response(form)
         self._send(status, json.dumps(body).encode())
@@ -127,7 +154,10 @@ class LocalIssuer:
         self.keys = [SigningKey()]
         self.ssl_context = self._context()
         self._background = BackgroundServer("local-issuer")
+        self._plain = BackgroundServer("local-issuer-plain-http")
+        self.plain_port: int | None = None
         self.requests = 0
+        self.log: list[tuple[str, str, tuple[str, ...]]] = []  # (method, path, form field names) of each request
         # Controls
         self.delay_seconds = 0.0
         self.wrong_issuer: str | None = None
@@ -135,6 +165,9 @@ class LocalIssuer:
         self.discovery_override: bytes | None = None  # served as the discovery document, as is
         self.trickle_seconds = 0.0  # > 0: the body is sent one byte at a time, this long apart (slow loris)
         self.token_error: tuple[str, str] | None = None  # (AADSTS code, description)
+        # "discovery", "jwks" or "token" -> (HTTP status, Location): answer that document with a redirect
+        self.redirects: dict[str, tuple[int, str]] = {}
+        self.jwks_uri_override: str | None = None  # served as discovery's jwks_uri
         self.clients: dict[str, str] = {}  # client_id -> secret
 
     # ------------------------------------------------------------------ lifecycle
@@ -153,6 +186,17 @@ class LocalIssuer:
     def stop(self) -> None:
         """Stop listening: clients now get 'connection refused' (the port stays reserved for `start`)."""
         self._background.stop()
+        self.stop_plain_http()
+
+    def stop_plain_http(self) -> None:
+        self._plain.stop()
+        self.plain_port = None
+
+    def serve_plain_http(self) -> str:
+        """Serve the same documents over plain HTTP as well (on another port); returns its base URL."""
+        if self.plain_port is None:
+            self.plain_port = self._plain.serve(_Server(("127.0.0.1", 0), _Handler, self, tls=False))[1]
+        return f"http://{self.host}:{self.plain_port}"
 
     @property
     def running(self) -> bool:
@@ -175,7 +219,7 @@ class LocalIssuer:
     def discovery(self) -> dict[str, Any]:
         return {
             "issuer": self.wrong_issuer or self.url,
-            "jwks_uri": self.url + "discovery/keys",
+            "jwks_uri": self.jwks_uri_override or self.url + "discovery/keys",
             "token_endpoint": self.url + "oauth2/v2.0/token",
             "response_types_supported": ["code", "id_token", "token id_token"],
             "subject_types_supported": ["pairwise"],

@@ -111,7 +111,8 @@ def seed_organization(hub_session: boto3.session.Session, endpoint: str, account
                 iam.delete_role_policy(RoleName=role, PolicyName=inline)
             iam.delete_role(RoleName=role)
         members[account] = {"number": number, "name": name, "ou": ous[ou], "case": case,
-                            "expected": EXPECTED_CHECK.get(case)}
+                            "expected": EXPECTED_CHECK.get(case), "provider_arn": seeded["provider_arn"],
+                            "roles": seeded["roles"]}
     closed = orgs.create_account(AccountName="member-closed", Email="closed@example.com")["CreateAccountStatus"]["AccountId"]
     orgs.close_account(AccountId=closed)
     return {"organization_id": organization_id, "plans": plans, "management_account": hub_account, "root": root, "ous": ous,

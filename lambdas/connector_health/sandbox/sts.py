@@ -33,6 +33,10 @@ trust policy must admit the caller (the identity moto gives the request's creden
 is not authorized to perform: sts:AssumeRole on resource: <role>". Provider and role look-ups for web identity
 read the IAM of the account the role ARN names (moto keeps accounts apart by assumed-role credentials).
 
+Every `AssumeRoleWithWebIdentity` call, answered or refused, is also recorded as a CloudTrail event in `trail`
+(sandbox/cloudtrail.py, shaped as AWS logs it), and CloudTrail's `LookupEvents` (JSON protocol, sent here through
+`AWS_ENDPOINT_URL_CLOUDTRAIL`) is answered from it; other CloudTrail calls go to moto.
+
 Switches (reset by `Sandbox.restore()`): `accept_anything` (step 2-5 skipped: a broken STS, for
 EXCHANGE_FORGED_TOKEN_ACCEPTED), `region_disabled` (`RegionDisabledException` for web-identity calls, as when
 the account has not activated the region's STS endpoint), `assume_role_errors` ({account id: error code} that
@@ -46,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import http.client
+import json
 import re
 import threading
 import time
@@ -65,6 +70,7 @@ from ..collect.issuer import IssuerInspector, discovery_url_for
 from ..config import IssuerInspection
 from ..policy import RequestContext, evaluate, parse_policy
 from ..policy.webidentity import web_identity_request
+from .cloudtrail import TARGET_PREFIX, Trail, TrailError, web_identity_record
 from .serving import BackgroundServer
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -143,15 +149,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, body: bytes) -> None:
         standin = self.server.standin
+        target = self.headers.get("X-Amz-Target") or ""
+        if target.startswith(TARGET_PREFIX):
+            self._cloudtrail(target.removeprefix(TARGET_PREFIX), body)
+            return
         params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
         if body and "x-www-form-urlencoded" in (self.headers.get("Content-Type") or "x-www-form-urlencoded"):
             params |= {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
         action = params.get("Action", "")
         request_id = str(uuid.uuid4())
+        seen: dict[str, Any] = {}
         try:
             if action == "AssumeRoleWithWebIdentity":
                 status, payload = standin.assume_role_with_web_identity(
-                    params, self.client_address[0], self.headers.get("User-Agent", ""), self._forwarder(body))
+                    params, self.client_address[0], self.headers.get("User-Agent", ""), self._forwarder(body), seen)
             elif action == "AssumeRole":
                 status, payload = standin.assume_role(params, dict(self.headers.items()), self._forwarder(body))
             elif action == "GetCallerIdentity" and standin.refuses_credentials(self.headers.get("Authorization", "")):
@@ -163,6 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         except StsError as exc:
             standin.record(action, exc.code)
+            if action == "AssumeRoleWithWebIdentity":
+                standin.record_web_identity(params, seen, self.client_address[0], self.headers.get("User-Agent", ""),
+                                            request_id, error=(exc.code, exc.message))
             self._reply(STATUS.get(exc.code, 400), error_body(exc.code, exc.message, request_id), "text/xml", request_id)
             return
         except Exception as exc:  # noqa: BLE001 - a stand-in bug must look like an AWS 500, not a hang
@@ -171,7 +185,40 @@ class _Handler(BaseHTTPRequestHandler):
                         "text/xml", request_id)
             return
         standin.record(action, None)
+        if action == "AssumeRoleWithWebIdentity":
+            standin.record_web_identity(params, seen, self.client_address[0], self.headers.get("User-Agent", ""),
+                                        request_id, response=payload)
         self._reply(status, payload, "text/xml", request_id)
+
+    def _cloudtrail(self, operation: str, body: bytes) -> None:
+        """CloudTrail's JSON protocol: LookupEvents from the trail, anything else forwarded to moto."""
+        standin = self.server.standin
+        if operation != "LookupEvents":
+            status, headers, payload = self._forward(body)
+            self._reply(status, payload, headers.get("Content-Type", "application/x-amz-json-1.1"),
+                        headers.get("x-amzn-RequestId"))
+            return
+        request_id = str(uuid.uuid4())
+        scope = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/", self.headers.get("Authorization", ""))
+        region = scope.group(1) if scope else standin.region
+        # CloudTrail answers with the events of the caller's own account (moto knows whose the credentials are; it
+        # routes by the signature's service, so the question goes to its STS with the scope of STS).
+        headers = dict(self.headers.items())
+        headers["Authorization"] = re.sub(r"/cloudtrail/aws4_request", "/sts/aws4_request",
+                                          headers.get("Authorization", ""))
+        caller = standin._caller(headers)
+        try:
+            request = json.loads(body or b"{}")
+            if not isinstance(request, dict):
+                raise TrailError("SerializationException", "the request body is not a JSON object")
+            answer = standin.trail.lookup_events(request, caller=caller["Arn"], account=caller["Account"],
+                                                 region=region)
+            self._reply(200, json.dumps(answer).encode(), "application/x-amz-json-1.1", request_id)
+        except (TrailError, ValueError) as exc:
+            code = exc.code if isinstance(exc, TrailError) else "SerializationException"
+            message = exc.message if isinstance(exc, TrailError) else "the request body is not JSON"
+            error = json.dumps({"__type": code, "message": message}).encode()
+            self._reply(400, error, "application/x-amz-json-1.1", request_id)
 
     def _forwarder(self, body: bytes):
         def forward() -> tuple[int, dict[str, str], bytes]:
@@ -231,6 +278,9 @@ class StsStandIn:
         # What happened (tests read it): (action, error code or None)
         self.calls: list[tuple[str, str | None]] = []
         self.issued_keys: set[str] = set()
+        # The account's CloudTrail (AssumeRoleWithWebIdentity events) and the region its records are logged in.
+        self.trail = Trail()
+        self.trail_region = region
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "StsStandIn":
@@ -253,6 +303,8 @@ class StsStandIn:
         with self._lock:
             self.calls.clear()
             self.issued_keys.clear()
+        self.trail.reset()
+        self.trail_region = self.region
         self.forget_accounts()
 
     def forget_accounts(self) -> None:
@@ -354,6 +406,22 @@ class StsStandIn:
         with self._lock:
             self.calls.append((action, code))
 
+    def record_web_identity(self, params: dict[str, str], seen: dict[str, Any], source_ip: str, user_agent: str,
+                            request_id: str, *, error: tuple[str, str] | None = None,
+                            response: bytes | None = None) -> None:
+        """Log the call in the trail as AWS logs it (the token itself never: CloudTrail does not record it)."""
+        text = (response or b"").decode("utf-8", "replace")
+        credentials = {name: found.group(1) for name in ("AccessKeyId", "SessionToken", "Expiration")
+                       if (found := re.search(rf"<{name}>([^<]+)</{name}>", text))}
+        duration = params.get("DurationSeconds")
+        provider = seen.get("provider") or {}
+        self.trail.record(web_identity_record(
+            role_arn=params.get("RoleArn", ""), session_name=params.get("RoleSessionName", ""),
+            claims=seen.get("claims"), provider_arn=provider.get("arn"), region=self.trail_region, error=error,
+            source_ip=source_ip, user_agent=user_agent, duration=int(duration) if (duration or "").isdigit() else None,
+            credentials=credentials, verification=seen.get("verification", "IAMTrustStore"), request_id=request_id,
+        ))
+
     def web_identity_calls(self) -> list[str | None]:
         with self._lock:
             return [code for action, code in self.calls if action == "AssumeRoleWithWebIdentity"]
@@ -367,7 +435,9 @@ class StsStandIn:
 
     # ------------------------------------------------------------------ AssumeRoleWithWebIdentity
     def assume_role_with_web_identity(self, params: dict[str, str], source_ip: str, user_agent: str,
-                                      forward) -> tuple[int, bytes]:
+                                      forward, seen: dict[str, Any] | None = None) -> tuple[int, bytes]:
+        """`seen` receives the token's claims and the provider as they are found (for the CloudTrail record)."""
+        seen = {} if seen is None else seen
         role_arn = params.get("RoleArn", "")
         session_name = params.get("RoleSessionName", "")
         token = params.get("WebIdentityToken", "")
@@ -376,13 +446,16 @@ class StsStandIn:
             raise StsError("RegionDisabledException", MSG_REGION.format(account=account))
         self._validate_input(params)
         if self.accept_anything:
-            return self._credentials(forward, params, claims=_unverified(token) or {}, provider=None)
+            seen["claims"] = _unverified(token) or {}
+            return self._credentials(forward, params, claims=seen["claims"], provider=None)
         claims = _unverified(token)
         header = _unverified_header(token)
         if claims is None or header is None:
             raise StsError("InvalidIdentityToken", MSG_INVALID_TOKEN)
+        seen["claims"] = {k: claims[k] for k in ("iss", "aud", "azp", "sub") if k in claims}
         iss = claims.get("iss")
         provider = self._provider(account, iss) if isinstance(iss, str) else None
+        seen["provider"] = provider
         if provider is None:
             raise StsError("InvalidIdentityToken", MSG_NO_PROVIDER.format(iss=iss))
         if claims.get("aud") in (None, "", []):
@@ -452,7 +525,8 @@ class StsStandIn:
         return None
 
     def _jwks(self, iss: str, thumbprints: list[str]) -> dict[str, Any]:
-        inspector = IssuerInspector(IssuerInspection(timeout_seconds=self.idp_timeout, public_ca_bundle=self.ca_bundle))
+        inspector = IssuerInspector(IssuerInspection(timeout_seconds=self.idp_timeout, public_ca_bundle=self.ca_bundle,
+                                                     allow_private_addresses=True))  # the local issuer: loopback
         discovery = self._fetch(inspector, discovery_url_for(iss), thumbprints)
         jwks_uri = discovery.get("jwks_uri") if isinstance(discovery, dict) else None
         if not isinstance(jwks_uri, str) or not jwks_uri.lower().startswith("https://"):

@@ -1,6 +1,9 @@
 """Finding lifecycle: new -> ongoing -> resolved, with escalations and reminders, derived per run.
 
 Pure functions over the stored records and the run's findings; the pipeline writes and claims what they return.
+A finding absent from this run is resolved only when the check that made it completed this run (`may_resolve`,
+from the scan's `Coverage`): a check that could not read what it needs, or raised, proves nothing, so its findings
+stay open.
 """
 
 from __future__ import annotations
@@ -8,21 +11,27 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..findings import Finding, Severity
 from .store import FindingRecord, _now_iso
 
-# Evidence that changes from run to run without changing what the finding is about.
+# Evidence that changes from run to run without changing what the finding is about: clocks and latencies, the
+# claims of the token a run fetched (iat, exp, ...), STS's and issuers' free text (it carries times and request
+# ids), ids of one request, and explanations that depend on the monitor's own version.
 VOLATILE_DETAILS = frozenset({
     "days_left", "not_after", "error", "caller", "latency_ms", "raw_message", "live_subject", "live_thumbprint",
-    "client_ids", "request_id", "elapsed_ms",
+    "client_ids", "request_id", "elapsed_ms", "token_claims", "claims", "sts_message", "message", "http_status",
+    "checks_not_run", "action_data", "published_at", "trace_id", "correlation_id", "timestamp",
+    "observed",  # EXCHANGE_LIVE_*: counts, times and callers of the run's window
 })
 
 
 def fingerprint(finding: Finding) -> str:
-    """Stable identity of a finding: account, connector, check, resource and what distinguishes it."""
+    """Stable identity of a finding: account, connector, check, resource and what distinguishes it (never a
+    per-run value: see `VOLATILE_DETAILS`)."""
     stable = {k: v for k, v in sorted(finding.details.items()) if k not in VOLATILE_DETAILS}
     text = json.dumps([finding.account, finding.connector, finding.check_id, finding.resource_arn, stable],
                       sort_keys=True, default=str)
@@ -41,8 +50,10 @@ class Change:
 
 
 def plan(findings: list[Finding], records: dict[str, FindingRecord], now: dt.datetime, *, reminder_hours: float,
-         retention_days: int) -> tuple[list[FindingRecord], list[Change]]:
-    """(records as observed by this run, the changes people should hear about)."""
+         retention_days: int, may_resolve: Callable[[FindingRecord], bool] | None = None
+         ) -> tuple[list[FindingRecord], list[Change]]:
+    """(records as observed by this run, the changes people should hear about). An open record this run did not
+    report is resolved only if `may_resolve(record)` (default: always); otherwise it is left as it was."""
     stamp = _now_iso(now)
     observed: list[FindingRecord] = []
     changes: list[Change] = []
@@ -71,6 +82,8 @@ def plan(findings: list[Finding], records: dict[str, FindingRecord], now: dt.dat
     for fp, old in records.items():
         if fp in current or old.status != "open":
             continue
+        if may_resolve is not None and not may_resolve(old):
+            continue  # its check did not complete this run: still open, as far as anyone knows
         rec = FindingRecord(
             fingerprint=fp, check_id=old.check_id, severity=old.severity, resource_arn=old.resource_arn,
             status="resolved", first_seen=old.first_seen, last_seen=old.last_seen, finding=old.finding,

@@ -32,9 +32,10 @@ from typing import Any
 from ..checks import get_check
 from ..findings import Finding, Severity, sort_findings
 from ..iac.cdk import assembly_templates
-from ..iac.cloudformation import Template, TemplateSet, policy_from_text, read_roles, token, unresolved_origins
+from ..iac.cloudformation import Template, TemplateSet, policy_from_text, read_roles, token
 from ..iac.discover import Input, InputError, collect
-from ..iac.model import PLACEHOLDER_ACCOUNT, MarkedDict, MarkedStr, Placeholder, Provider, RoleTrust, Unresolved
+from ..iac.model import (PLACEHOLDER_ACCOUNT, MarkedDict, MarkedStr, Placeholder, Provider, RoleTrust, Unresolved,
+                         unresolved_origins)
 from ..iac.source import SourceError, line_of, load_json, plain
 from ..iac.terraform import PlanError, read_plan
 from ..policy import parse_policy

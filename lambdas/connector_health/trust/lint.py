@@ -69,6 +69,12 @@ def _read(path: Path) -> str:
         raise LintInputError(f"{path}: not UTF-8 text") from None
 
 
+def read_policy_file(path: Path) -> tuple[str, str, str]:
+    """(policy text, resource name, account) of a trust-policy file or `aws iam get-role` output; LintInputError
+    with one line otherwise. Shared by lint-trust and explain."""
+    return _load(_read(path), str(path))
+
+
 def _federated_values(document: PolicyDocument) -> list[str]:
     return [v for s in document.all_statements for v in ((s.principals or {}).get("Federated") or ())]
 

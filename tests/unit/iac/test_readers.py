@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from connector_health.iac.cloudformation import Template, TemplateSet, decide, read_roles, unresolved_origins
-from connector_health.iac.model import MarkedDict, Placeholder
+from connector_health.iac.cloudformation import Template, TemplateSet, decide, read_roles
+from connector_health.iac.model import MarkedDict, Placeholder, unresolved_origins
 from connector_health.iac.source import SourceError, load_json, load_yaml, plain
 from connector_health.iac.terraform import document_from_blocks, module_instance, split_address
 

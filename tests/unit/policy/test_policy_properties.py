@@ -2,7 +2,6 @@
 
 import copy
 import json
-import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,8 +16,6 @@ from connector_health.policy import (
     find_duplicate_keys,
     parse_policy,
 )
-from connector_health.policy.document import glob_regex
-from connector_health.policy.evaluator import _glob_covers, _glob_overlaps, _pattern_set
 
 # database=None: no example database is written into the working tree.
 SETTINGS = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -219,43 +216,3 @@ def test_condition_case_does_not_change_the_verdict_when_conditions_decide(condi
         assert verdicts([original], request) == verdicts([recased], recased_request)
 
 
-# --- matchers agree with a naive reference ----------------------------------------------------------
-
-pattern_chars = st.sampled_from(list("ab:*?"))
-patterns = st.text(pattern_chars, max_size=6)
-names = st.text(st.sampled_from(list("abAB:")), max_size=6)
-
-
-def _naive(pattern, name, ignore_case):
-    return re.fullmatch(glob_regex(pattern), name, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
-
-
-@SETTINGS
-@given(st.lists(patterns, min_size=1, max_size=6), names)
-def test_compiled_action_patterns_match_like_one_glob_at_a_time(pattern_list, name):
-    compiled = _pattern_set(tuple(pattern_list), True, True)
-    lowered = name.lower()
-    service, colon, rest = lowered.partition(":")
-    expected = any(_naive(p, name, True) for p in pattern_list)
-    assert compiled.match(lowered, service if colon else None, rest) is expected
-
-
-@SETTINGS
-@given(patterns, patterns, st.lists(st.text(st.sampled_from(list("ab:")), max_size=3), min_size=4, max_size=4))
-def test_glob_cover_and_overlap_are_sound(p, q, fillers):
-    # Instantiate q's wildcards with concrete strings: if p covers q, p matches every instance;
-    # if some instance matches both, the globs overlap.
-    pieces, k = [], 0
-    for char in q:
-        if char in "*?":
-            filler = fillers[k % len(fillers)]
-            pieces.append(filler if char == "*" else (filler[:1] or "a"))
-            k += 1
-        else:
-            pieces.append(char)
-    instance = "".join(pieces)
-    assert _naive(q, instance, False)
-    if _glob_covers(p, q):
-        assert _naive(p, instance, False)
-    if _naive(p, instance, False):
-        assert _glob_overlaps(p, q)
