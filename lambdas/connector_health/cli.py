@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="scan the account of the current AWS credentials")
     check.add_argument("--config", default=_default_config(), help="YAML config (default: $CONNECTOR_HEALTH_CONFIG or connector-health.yaml)")
-    check.add_argument("--format", choices=("table", "json"), default="table")
+    check.add_argument("--format", choices=("table", "json", "ocsf"), default="table",
+                       help="ocsf: a JSON array of OCSF 1.5.0 Detection Findings (class 2004, cloud profile)")
     check.add_argument("--fail-on", type=_severity, default="high", help="lowest severity that makes the exit status 1 (default high)")
     check.add_argument("--org", action="store_true",
                        help="scan every selected account of the organisation through its member role (the config's org: section)")
@@ -154,9 +155,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _fail(f"cannot read the account, nothing was checked: {unread}")
     if args.format == "json":
         print(findings_json(result.findings, result.summary()))
+    elif args.format == "ocsf":
+        _print_ocsf(result.findings, config.region, result.snapshot.partition)
     else:
         render_table(result.findings, result.summary())
     return exit_status(result.findings, args.fail_on)
+
+
+def _print_ocsf(findings, region: str, partition: str) -> None:
+    import json
+
+    from .integrations.ocsf import findings_ocsf
+
+    print(json.dumps(findings_ocsf(findings, region=region, partition=partition), indent=2, default=str))
 
 
 def _check_org(args: argparse.Namespace, config) -> int:
@@ -195,6 +206,8 @@ def _check_org(args: argparse.Namespace, config) -> int:
     summary = result.summary()
     if args.format == "json":
         print(findings_json(result.findings, summary))
+    elif args.format == "ocsf":
+        _print_ocsf(result.findings, config.region, "aws")
     else:
         render_org_findings(result.findings)
         render_org_summary(summary)
@@ -228,10 +241,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"alert published for {alert.connector}: {alert.message.subject}")
         if result.baselines_recorded:
             print(f"baseline recorded for: {', '.join(result.baselines_recorded)}")
+        for report in result.deliveries:
+            counts = ", ".join(f"{n} {k}" for k, n in report.as_dict().items())
+            print(f"{report.channel}: {counts}")
     if result.publish_errors:
         # The run did not do its job: the changes stay unalerted until a later run publishes them.
         return _fail(f"{len(result.publish_errors)} alert(s) NOT published (the next run retries): "
                      + "; ".join(result.publish_errors))
+    if result.delivery_errors:
+        return _fail(f"{len(result.delivery_errors)} finding(s) NOT delivered to an integration (the next run "
+                     "retries): " + "; ".join(result.delivery_errors[:3]))
     return exit_status(result.scan.findings, args.fail_on)
 
 
