@@ -18,6 +18,8 @@ from constructs import Construct
 
 from connector_health.config import Config
 
+from .constructs.integrations import SECURITY_HUB_ACTION, security_hub_statement
+
 MEMBER_READS_SID = "MonitoredAccountReads"
 
 
@@ -39,10 +41,11 @@ class MemberStack(Stack):
             description="AWS Organizations id (o-...): the worker must belong to it (aws:PrincipalOrgID)",
             **org_kwargs,
         )
-        self.role = self._role(config.org.member_role_name)
+        self._security_hub = config.integrations.security_hub.enabled
+        self.role = self._role(config.org.member_role_name, config.region)
         CfnOutput(self, "MemberRoleArn", value=self.role.role_arn, description="the role the hub's worker assumes")
 
-    def _role(self, name: str) -> iam.Role:
+    def _role(self, name: str, region: str) -> iam.Role:
         principal = iam.ArnPrincipal(self.worker_role_arn.value_as_string).with_conditions(
             {"StringEquals": {"aws:PrincipalOrgID": self.organization_id.value_as_string}})
         role = iam.Role(
@@ -53,13 +56,19 @@ class MemberStack(Stack):
             max_session_duration=Duration.hours(1),
             description="connector-health member role: read-only audit of this account's OIDC connectors by the hub",
             inline_policies={"ConnectorHealthReads": iam.PolicyDocument(statements=[iam.PolicyStatement(
-                sid=MEMBER_READS_SID, actions=self._read_actions, resources=["*"])])},
+                sid=MEMBER_READS_SID, actions=self._read_actions, resources=["*"])])}
+            # integrations.security_hub: the hub's worker imports this account's findings with this role.
+            | ({"ConnectorHealthSecurityHub": iam.PolicyDocument(statements=[security_hub_statement(region)])}
+               if self._security_hub else {}),
         )
         Validations.of(role.node.default_child).acknowledge(Acknowledgment(
             id="AwsSolutions-IAM5[Resource::*]",
             reason="The member-account reads (" + ", ".join(self._read_actions) + ") are the checks' declared "
                    "Read/List actions; the providers, roles and stacks they read are discovered at run time, and "
                    "GetAccountAuthorizationDetails, ListOpenIDConnectProviders and GetCallerIdentity support no "
-                   "resource scoping.",
+                   "resource scoping."
+                   + (f" The role's only write is {SECURITY_HUB_ACTION} on this account's default Security Hub "
+                      "product (integrations.security_hub is enabled): the monitor's own findings, nothing else."
+                      if self._security_hub else ""),
         ))
         return role

@@ -17,6 +17,7 @@ from connector_health.engine import COLLECTOR_PERMISSIONS
 from .constructs.alerting import Alerting
 from .constructs.dashboard import MonitorDashboard
 from .constructs.function import FunctionCode, dependency_layer
+from .constructs.integrations import Integrations, integration_writes
 from .constructs.scanner import Scanner, ScannerProps
 from .constructs.state import StateTable
 from .schedule import heartbeat_window, schedule_period_seconds
@@ -40,6 +41,7 @@ class MonitorStack(Stack):
         period = schedule_period_seconds(config.schedule)
         state = StateTable(self, "State")
         alerting = Alerting(self, "Alerting", emails=config.alerts.emails)
+        self.integrations = Integrations(self, "Integrations", config=config, key=alerting.key)
         # One code asset and one dependency layer for every function of the stack.
         self.code = FunctionCode(asset_dir=asset_dir, layer=dependency_layer(self, "Dependencies", layer_dir))
         scanner = Scanner(
@@ -52,11 +54,13 @@ class MonitorStack(Stack):
                 read_actions=declared_read_actions(),
                 secret_arns=token_secret_arns(config),
                 memory_mb=config.function_memory_mb,
+                integration_writes=tuple(integration_writes(config, security_hub=True)),
             ),
             table=state.table,
             topic=alerting.topic,
             topic_key=alerting.key,
         )
+        self.integrations.grant(scanner.role, scanner.function, security_hub=True)
         monitoring = MonitorDashboard(
             self,
             "Monitoring",
@@ -84,6 +88,9 @@ class MonitorStack(Stack):
                                                           secret_arns=token_secret_arns(config)),
                         table=self.state.table, topic=self.alerting.topic, topic_key=self.alerting.key)
         org.add_dashboard_widgets(monitoring.dashboard, period)
+        # The worker publishes chat cards and events for every member account; Security Hub imports go through
+        # each member's own role (the member stack grants them).
+        self.integrations.grant(org.worker.role, org.worker, security_hub=False)
         CfnOutput(self, "WorkerRoleArn", value=org.worker.role.role_arn,
                   description="the principal the member stacks trust (their HubWorkerRoleArn parameter)")
         return org

@@ -39,6 +39,14 @@ def sandbox(sandbox_session):
 
 
 @pytest.fixture
+def three_members(sandbox):
+    """An organisation of three member accounts (sandbox/org.py: 2 has a wildcard principal, 3 a stale thumbprint);
+    afterwards the sandbox is a single account again (the next restore resets it)."""
+    yield sandbox.seed_org(3, plans=["agentless-scanning", "servers"])
+    sandbox.accounts = 0
+
+
+@pytest.fixture
 def config(sandbox):
     return load_config(sandbox.config_path)
 
@@ -80,3 +88,19 @@ def hang_guard():
         return finished, value
 
     return run
+
+
+@pytest.fixture(scope="session")
+def ocsf_validator():
+    """A validator of OCSF Detection Findings for the version and profiles the OCSF output names, from the official
+    schema export that ocsf-json-schema ships (no network)."""
+    import jsonschema
+    from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
+
+    from connector_health.integrations.ocsf import CLASS_UID, OCSF_VERSION, PROFILES
+
+    schema = OcsfJsonSchemaEmbedded(get_ocsf_schema(version=OCSF_VERSION))
+    assert schema.lookup_class_name_from_uid(CLASS_UID) == "detection_finding"
+    generated = schema.get_class_schema("detection_finding", profiles=PROFILES)
+    jsonschema.Draft202012Validator.check_schema(generated)
+    return jsonschema.Draft202012Validator(generated)

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="scan the account of the current AWS credentials")
     check.add_argument("--config", default=_default_config(), help="YAML config (default: $CONNECTOR_HEALTH_CONFIG or connector-health.yaml)")
-    check.add_argument("--format", choices=("table", "json"), default="table")
+    check.add_argument("--format", choices=("table", "json", "ocsf"), default="table",
+                       help="ocsf: a JSON array of OCSF 1.5.0 Detection Findings (class 2004, cloud profile)")
     check.add_argument("--fail-on", type=_severity, default="high", help="lowest severity that makes the exit status 1 (default high)")
     check.add_argument("--org", action="store_true",
                        help="scan every selected account of the organisation through its member role (the config's org: section)")
@@ -64,17 +65,32 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--config", default=_default_config())
     baseline.add_argument("--connector", default=None, help="only this connector (default: all)")
 
-    lint = sub.add_parser("lint-trust", help="analyse a trust-policy file offline (or `aws iam get-role` output)")
-    lint.add_argument("file", help="trust policy JSON, or the output of `aws iam get-role`")
-    lint.add_argument("--preset", help="the connector kind (default: recognised from the issuer)")
-    lint.add_argument("--issuer", help="the provider URL to judge against (default: the policy's federated principals)")
+    lint = sub.add_parser("lint-trust", help="analyse trust policies offline: a policy file, CloudFormation/CDK templates, "
+                                             "a Terraform plan, or a directory of them")
+    lint.add_argument("paths", nargs="+", metavar="PATH",
+                      help="a trust policy JSON (or `aws iam get-role` output), a CloudFormation template (JSON or YAML), "
+                           "a CDK cloud assembly (cdk.out), a Terraform plan or state (`terraform show -json`), or a "
+                           "directory searched for these by content")
+    lint.add_argument("--preset", help="the connector kind (default: recognised from the issuer; with templates and "
+                                       "plans it applies to the roles on that kind of issuer)")
+    lint.add_argument("--issuer", help="the provider URL to judge against (default: the policy's federated principals; "
+                                       "with templates and plans, for roles whose provider cannot be resolved)")
     lint.add_argument("--caller", action="append", default=[], metavar="KEY=VALUE",
                       help="a value of the legitimate caller, e.g. sts:RoleSessionName=MicrosoftDefenderForClouds_<tenant> "
                            "or sub=repo:OWNER/REPO:ref:refs/heads/main (repeatable; keys the issuer's grammar knows)")
     lint.add_argument("--provider-audience", action="append", default=None, metavar="AUD",
                       help="an audience in the provider's ClientIDList (repeatable); STS refuses any other audience, so "
-                           "TRUST_AUDIENCE_UNRESTRICTED is high only when one of these reaches the role unintended")
-    lint.add_argument("--format", choices=("table", "json"), default="table")
+                           "TRUST_AUDIENCE_UNRESTRICTED is high only when one of these reaches the role unintended "
+                           "(a provider declared in the template or plan brings its own list)")
+    lint.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
+                      help="a CloudFormation parameter value to judge templates with (repeatable; default: the "
+                           "parameter's default, else a placeholder the findings name)")
+    lint.add_argument("--skip-unrecognised", action="store_true",
+                      help="pass over named files that are not a policy, template, assembly or plan (pre-commit hooks "
+                           "hand over every changed JSON/YAML file)")
+    lint.add_argument("--format", choices=("table", "json", "sarif"), default="table")
+    lint.add_argument("--output", metavar="FILE", default=None,
+                      help="write the report to FILE instead of standard output (e.g. results.sarif)")
     lint.add_argument("--fail-on", type=_severity, default="high")
 
     explain = sub.add_parser(
@@ -139,9 +155,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _fail(f"cannot read the account, nothing was checked: {unread}")
     if args.format == "json":
         write_findings_json(result.findings, result.summary())
+    elif args.format == "ocsf":
+        _print_ocsf(result.findings, config.region, result.snapshot.partition)
     else:
         render_table(result.findings, result.summary())
     return exit_status(result.findings, args.fail_on)
+
+
+def _print_ocsf(findings, region: str, partition: str) -> None:
+    import json
+
+    from .integrations.ocsf import findings_ocsf
+
+    print(json.dumps(findings_ocsf(findings, region=region, partition=partition), indent=2, default=str))
 
 
 def _check_org(args: argparse.Namespace, config) -> int:
@@ -180,6 +206,8 @@ def _check_org(args: argparse.Namespace, config) -> int:
     summary = result.summary()
     if args.format == "json":
         print(findings_json(result.findings, summary))
+    elif args.format == "ocsf":
+        _print_ocsf(result.findings, config.region, "aws")
     else:
         render_org_findings(result.findings)
         render_org_summary(summary)
@@ -213,10 +241,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"alert published for {alert.connector}: {alert.message.subject}")
         if result.baselines_recorded:
             print(f"baseline recorded for: {', '.join(result.baselines_recorded)}")
+        for report in result.deliveries:
+            counts = ", ".join(f"{n} {k}" for k, n in report.as_dict().items())
+            print(f"{report.channel}: {counts}")
     if result.publish_errors:
         # The run did not do its job: the changes stay unalerted until a later run publishes them.
         return _fail(f"{len(result.publish_errors)} alert(s) NOT published (the next run retries): "
                      + "; ".join(result.publish_errors))
+    if result.delivery_errors:
+        return _fail(f"{len(result.delivery_errors)} finding(s) NOT delivered to an integration (the next run "
+                     "retries): " + "; ".join(result.delivery_errors[:3]))
     return exit_status(result.scan.findings, args.fail_on)
 
 
@@ -236,23 +270,59 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_lint_trust(args: argparse.Namespace) -> int:
-    from .output import exit_status, findings_json, render_table
-    from .trust.lint import LintInputError, lint_trust
+    import dataclasses
 
+    from .output import exit_status, findings_json, output_console, render_table
+    from .trust.iac import LintOptions, lint_paths
+    from .trust.lint import LintInputError
+
+    parameters: dict[str, str] = {}
+    for pair in args.parameter:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            return _fail(f"--parameter {pair!r}: write NAME=VALUE, e.g. GitHubOrg=octo-org")
+        parameters[name.strip()] = value
+    options = LintOptions(preset=args.preset, issuer=args.issuer, caller=args.caller,
+                          provider_audiences=args.provider_audience, parameters=parameters)
     try:
-        findings = lint_trust(args.file, preset=args.preset, issuer=args.issuer, caller=args.caller,
-                              provider_audiences=args.provider_audience)
+        run = lint_paths(args.paths, options, skip_unrecognised=args.skip_unrecognised)
     except LintInputError as exc:
         return _fail(str(exc))
-    by_sev = {s.value: 0 for s in Severity}
-    for f in findings:
-        by_sev[f.severity.value] += 1
-    summary = {"file": args.file, "findings": len(findings), "by_severity": by_sev}
-    if args.format == "json":
-        print(findings_json(findings, summary))
-    else:
-        render_table(findings, {**summary, "account": args.file, "duration_seconds": 0.0})
+    findings = run.findings
+    summary = run.summary(args.paths)
+    try:
+        out = open(args.output, "w", encoding="utf-8") if args.output else None  # noqa: SIM115 - closed below
+    except OSError as exc:
+        return _fail(f"--output {args.output}: cannot write ({exc.strerror or exc})")
+    try:
+        if args.format == "json":
+            print(findings_json(findings, summary), file=out)
+        elif args.format == "sarif":
+            from .output_sarif import findings_sarif
+
+            print(findings_sarif(findings), file=out)
+        else:
+            shown = [dataclasses.replace(f, message=f"{_where(f.location)}{f.message}") for f in findings]
+            label = args.paths[0] if len(args.paths) == 1 else f"{len(args.paths)} paths"
+            render_table(shown, {**summary, "account": label, "duration_seconds": 0.0}, console=output_console(out))
+    finally:
+        if out is not None:
+            out.close()
+    if not run.roles and not run.inputs:
+        print("connector-health: nothing to lint (no named file is a policy, template, assembly or plan)",
+              file=sys.stderr)
     return exit_status(findings, args.fail_on)
+
+
+def _where(location: dict | None) -> str:
+    """"template.yaml:42 GitHubRole: " for the table (the JSON and SARIF carry the location as data)."""
+    if not location:
+        return ""
+    place = location.get("file", "")
+    if location.get("line"):
+        place += f":{location['line']}"
+    head = " ".join(str(part) for part in (place, location.get("resource")) if part)
+    return f"{head}\n" if head else ""
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

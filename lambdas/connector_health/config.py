@@ -223,10 +223,23 @@ class IssuerInspection(_Strict):
         return self
 
 
+SnsTopicArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$")]
+
+
 class AlertsConfig(_Strict):
     emails: list[str] = Field(default_factory=list)
     min_severity: SeverityName = "medium"
     reminder_hours: float = Field(default=24, gt=0)
+    # A second topic for chat channels (Amazon Q Developer in chat applications, formerly AWS Chatbot): the same
+    # changes as the e-mails, as custom-notification cards. An existing topic, or one the stack creates.
+    chat_topic_arn: SnsTopicArn | None = None
+    create_chat_topic: bool = False
+
+    @model_validator(mode="after")
+    def _one_chat_topic(self) -> "AlertsConfig":
+        if self.chat_topic_arn and self.create_chat_topic:
+            raise ValueError("set chat_topic_arn (an existing topic) or create_chat_topic: true, not both")
+        return self
 
     @field_validator("emails")
     @classmethod
@@ -268,6 +281,42 @@ class LiveExchanges(_Strict):
 
     def region_list(self, default_region: str) -> list[str]:
         return list(dict.fromkeys(self.regions or [default_region, "us-east-1"]))
+
+
+class SecurityHubIntegration(_Strict):
+    """AWS Security Hub CSPM (ASFF): every finding imported into the scanned account and region, its lifecycle
+    mirrored (integrations/securityhub.py). Security Hub must be enabled there."""
+
+    enabled: bool = False
+
+
+EVENT_BUS_PATTERN = r"^([A-Za-z0-9_.\-/]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9_.\-/]{1,256})$"
+
+
+class EventBridgeIntegration(_Strict):
+    """One EventBridge event per finding change (integrations/events.py)."""
+
+    enabled: bool = False
+    # The event bus: a name in the monitor's account and region ("default"), or an event bus ARN.
+    bus: str = Field(default="default", pattern=EVENT_BUS_PATTERN)
+    # The events' `source`; EventBridge refuses sources that start with "aws." from PutEvents.
+    source: str = Field(default="connector-health", pattern=r"^[A-Za-z0-9_.\-/]{1,256}$")
+    # Changes below this severity send no event.
+    min_severity: SeverityName = "info"
+
+    @field_validator("source")
+    @classmethod
+    def _not_aws(cls, value: str) -> str:
+        if value.lower().startswith("aws."):
+            raise ValueError("sources starting with 'aws.' are reserved for AWS services; use e.g. connector-health")
+        return value
+
+
+class IntegrationsConfig(_Strict):
+    """Opt-in places where the monitor publishes its own findings (the only writes it makes outside its stack)."""
+
+    security_hub: SecurityHubIntegration = Field(default_factory=SecurityHubIntegration)
+    eventbridge: EventBridgeIntegration = Field(default_factory=EventBridgeIntegration)
 
 
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
@@ -335,6 +384,7 @@ class Config(_Strict):
     state: StateConfig = Field(default_factory=StateConfig)
     org: OrgConfig = Field(default_factory=OrgConfig)
     live_exchanges: LiveExchanges = Field(default_factory=LiveExchanges)
+    integrations: IntegrationsConfig = Field(default_factory=IntegrationsConfig)
     connectors: list[ConnectorConfig] = Field(min_length=1)
 
     @field_validator("schedule")
@@ -513,6 +563,9 @@ def _phrase(error: dict[str, Any], data: Any) -> str:
             "member_role_name": "use an IAM role name (letters, digits and +=,.@_-, up to 64 characters)",
             "organization_id": "use the organisation id from `aws organizations describe-organization`, e.g. o-a1b2c3d4e5",
             "regions": "use AWS region codes such as us-east-1",
+            "chat_topic_arn": "use an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:chat-alerts",
+            "bus": "use an event bus name (default) or an event bus ARN",
+            "source": "use letters, digits, '.', '-', '_' or '/', not starting with 'aws.'",
         }
         fixes |= {
             "include_accounts": "use a 12-digit AWS account id", "exclude_accounts": "use a 12-digit AWS account id",

@@ -47,9 +47,11 @@ class Finding:
     title: str = ""
     # Structured evidence (live and configured thumbprints, expiry dates, ...). Never secrets.
     details: dict[str, Any] = field(default_factory=dict)
+    # Where the finding was written (lint-trust: file, resource, line, ...); None for findings about live resources.
+    location: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "check_id": self.check_id,
             "severity": self.severity.value,
             "title": self.title,
@@ -60,6 +62,9 @@ class Finding:
             "remediation": self.remediation,
             "details": self.details,
         }
+        if self.location is not None:
+            out["location"] = self.location
+        return out
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

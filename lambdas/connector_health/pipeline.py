@@ -9,6 +9,9 @@
    changes as notified once that message is published. A failed publish releases its message's claims (the next
    run alerts them again) and never blocks the connector's other messages; a Lambda retry of the same run (same
    run id) finds the run markers of the messages it published and does not publish those changes twice.
+4. The opt-in integrations (integrations/): Security Hub mirrors the lifecycle the run recorded, the chat topic and
+   EventBridge get the changes the run told people about. What they could not deliver is in `delivery_errors`
+   (the run fails, so it alarms) and goes out with the next run.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .collect.aws import BOTO_CONFIG, AccountSnapshot
 from .config import Config
 from .engine import Coverage, ScanResult, scan_account
 from .findings import Finding, Severity
+from .integrations import ConnectorOutcome, DeliveryReport, deliver, enabled as integrations_enabled
 from .state.baseline import capture
 from .state.lifecycle import Change, plan
 from .state.live import LiveStateStore
@@ -55,12 +59,22 @@ class PipelineResult:
     publish_errors: list[str] = field(default_factory=list)
     baselines_recorded: list[str] = field(default_factory=list)
     retried_runs: list[str] = field(default_factory=list)
+    # Changes settled as told this run, per connector (what the chat topic and EventBridge follow).
+    told: dict[str, list[Change]] = field(default_factory=dict)
+    deliveries: list[DeliveryReport] = field(default_factory=list)
+
+    @property
+    def delivery_errors(self) -> list[str]:
+        """Items an integration could not deliver (after its retries); the next run delivers them."""
+        return [line for report in self.deliveries for line in report.refused]
 
     def summary(self) -> dict[str, Any]:
         return {
             **self.scan.summary(),
             "alerts_published": len(self.published),
             "publish_errors": self.publish_errors,
+            **({"integrations": {r.channel: r.as_dict() for r in self.deliveries},
+                "delivery_errors": self.delivery_errors[:20]} if self.deliveries else {}),
             "baselines_recorded": self.baselines_recorded,
             "changes": {c: [f"{x.kind}:{x.record.check_id}" for x in ch] for c, ch in self.changes.items() if ch},
         }
@@ -118,11 +132,14 @@ def run_pipeline(config: Config, *, run_id: str, session: boto3.session.Session 
     # Account-wide monitor findings ("*") have their own lifecycle, even when there are none this run; they are
     # settled last, with a finding for every state write that did not fit.
     account_wide = by_connector.pop(ACCOUNT_WIDE, [])
-    for name, findings in by_connector.items():
-        _settle_connector(config, store, sns, topic, account, name, findings, run_id, now, result, scan.coverage)
+    outcomes = [_settle_connector(config, store, sns, topic, account, name, findings, run_id, now, result,
+                                  scan.coverage) for name, findings in by_connector.items()]
     account_wide += [state_problem_finding(config, account, scan.snapshot.partition, p) for p in store.problems]
-    _settle_connector(config, store, sns, topic, account, ACCOUNT_WIDE, account_wide, run_id, now, result,
-                      scan.coverage)
+    outcomes.append(_settle_connector(config, store, sns, topic, account, ACCOUNT_WIDE, account_wide, run_id, now,
+                                      result, scan.coverage))
+    if integrations_enabled(config):
+        result.deliveries = deliver(config, outcomes, account=account, partition=scan.snapshot.partition,
+                                    store=store, session=session, scan_session=scan_session, now=now)
     # The next run's CloudTrail window starts where this one ended, once this run's changes went out (a retried run
     # reads the same window again).
     if scan.live is not None and scan.live.available and not result.publish_errors:
@@ -142,14 +159,19 @@ def settle_account_findings(config: Config, *, run_id: str, account: str, findin
                       issuers={}, connectors=[], duration_seconds=0.0)
     result = PipelineResult(scan=scan)
     # Nothing ran in the account: no earlier finding of it may be resolved (Coverage() lets none resolve).
-    _settle_connector(config, store, sns, topic, account, "*", [f for f in findings if f.connector == "*"],
-                      run_id, now, result, Coverage())
+    outcome = _settle_connector(config, store, sns, topic, account, "*", [f for f in findings if f.connector == "*"],
+                                run_id, now, result, Coverage())
+    if integrations_enabled(config):  # Security Hub is in the account that could not be reached: not mirrored
+        partition = findings[0].resource_arn.split(":")[1] if findings and findings[0].resource_arn.startswith("arn:") \
+            else "aws"
+        result.deliveries = deliver(config, [outcome], account=account, partition=partition, store=store,
+                                    session=session, scan_session=None, now=now)
     return result
 
 
 def _settle_connector(config: Config, store: StateStore, sns, topic: str, account: str, connector: str,
                       findings: list[Finding], run_id: str, now: dt.datetime, result: PipelineResult,
-                      coverage: Coverage) -> None:
+                      coverage: Coverage) -> ConnectorOutcome:
     records = store.load_findings(account, connector)
     observed, changes = plan(findings, records, now, reminder_hours=config.alerts.reminder_hours,
                              retention_days=config.state.retention_days,
@@ -161,21 +183,25 @@ def _settle_connector(config: Config, store: StateStore, sns, topic: str, accoun
     claimed = [c for c in changes if store.claim(account, connector, c.record, run_id)]
     loud = [c for c in claimed if c.severity.at_least(minimum)]
     quiet = [c for c in claimed if not c.severity.at_least(minimum)]
+    outcome = ConnectorOutcome(connector, records, observed, told=result.told.setdefault(connector, []))
     for change in quiet:  # below the minimum: recorded as handled, never sent
         store.settle(account, connector, change.record, run_id, notified=True, now=now)
+        outcome.told.append(change)
     result.changes[connector] = loud
     if not loud:
-        return
+        return outcome
     already = store.published_fingerprints(run_id, account, connector)
     done = loud if already is None else [c for c in loud if c.record.fingerprint in already]
     if done:
         result.retried_runs.append(connector)  # a retry of a run that already published: finish its bookkeeping
         for change in done:
             store.settle(account, connector, change.record, run_id, notified=True, now=now)
+        outcome.told.extend(done)
     settled = {id(c) for c in done}
     pending = [c for c in loud if id(c) not in settled]
     for message in compose_all(account, connector, pending):
         _publish(config, store, sns, topic, account, connector, message, run_id, now, result)
+    return outcome
 
 
 def _publish(config: Config, store: StateStore, sns, topic: str, account: str, connector: str, message: AlertMessage,
@@ -201,6 +227,7 @@ def _publish(config: Config, store: StateStore, sns, topic: str, account: str, c
     result.published.append(PublishedAlert(connector, message, message_id))
     for change in message.changes:
         store.settle(account, connector, change.record, run_id, notified=True, now=now)
+    result.told.setdefault(connector, []).extend(message.changes)
 
 
 def _send(sns, topic: str, message: AlertMessage) -> dict[str, Any]:

@@ -36,4 +36,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # Raise so the invocation counts as an error (alarm) and the on-failure destination gets the event;
         # nothing was marked as alerted, so the next run publishes.
         raise RuntimeError(f"alert publish failed for {len(result.publish_errors)} connector(s)")
+    if result.delivery_errors:
+        # The same for Security Hub, the chat topic or EventBridge: their sync markers were left behind, so a retry
+        # or the next run delivers what they refused.
+        logger.error("integration delivery failed", extra={"delivery_errors": result.delivery_errors[:20]})
+        raise RuntimeError(f"{len(result.delivery_errors)} integration deliver(ies) failed: "
+                           f"{result.delivery_errors[0]}")
     return {"run_id": run_id, "findings": summary["findings"], "alerts_published": summary["alerts_published"]}

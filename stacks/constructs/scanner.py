@@ -62,6 +62,7 @@ class ScannerProps:
     read_actions: Sequence[str]  # monitored-account reads declared by the engine
     secret_arns: Sequence[str]  # token-source secrets of enabled connectors
     memory_mb: int  # config `function_memory_mb`
+    integration_writes: Sequence[str] = ()  # writes outside the stack the enabled integrations add (integrations.py)
 
 
 class Scanner(Construct):
@@ -118,9 +119,16 @@ class Scanner(Construct):
                          "the Service Authorization Reference). The providers, roles and stacks they read are "
                          "discovered at run time, and GetAccountAuthorizationDetails, ListOpenIDConnectProviders and "
                          "GetCallerIdentity support no resource scoping; X-Ray's PutTraceSegments and "
-                         "PutTelemetryRecords accept only `*`.",
+                         "PutTelemetryRecords accept only `*`." + self._integration_note(),
             ),
         )
+
+    def _integration_note(self) -> str:
+        writes = self._props.integration_writes
+        if not writes:
+            return ""
+        return (" The only writes outside this stack are those of the enabled integrations, each on one resource and "
+                "writing only the monitor's own findings: " + "; ".join(writes) + ".")
 
     def _function(self, table: dynamodb.ITable, topic: sns.ITopic) -> MonitorFunction:
         return MonitorFunction(

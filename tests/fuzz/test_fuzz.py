@@ -1,7 +1,8 @@
 """Property-based fuzzing (hypothesis): whatever the input, these entry points never raise.
 
 - policy documents and conditions: `parse_policy`, `evaluate`, `actions_allowed`, the trust analysis, lint-trust
-  (which may refuse its input only with LintInputError);
+  (which may refuse its input only with LintInputError), also on templates whose policies are built from random
+  intrinsics and on Terraform plans of random shape (every finding then carries a location);
 - configs: `parse_config` raises only ConfigError;
 - discovery and JWKS documents: the inspector's parsing (`IssuerInspector._inspect` over a stubbed fetch, no
   network) and the provider checks that read its report;
@@ -26,6 +27,7 @@ from connector_health.exchange.probe import assume_role_with_web_identity
 from connector_health.exchange.redact import Secret
 from connector_health.policy import RequestContext, actions_allowed, evaluate, parse_policy
 from connector_health.trust.analysis import FOREIGN_AUDIENCE, TrustTarget, analyze_trust
+from connector_health.trust.iac import lint_paths
 from connector_health.trust.lint import LintInputError, lint_trust
 from connector_health.trust.profiles import PROFILES, legit_identity
 
@@ -115,6 +117,77 @@ def test_lint_trust_refuses_only_with_its_error(tmp_path_factory, doc, style, wr
         lint_trust(path)
     except LintInputError:
         pass
+
+
+# ------------------------------------------------------------------------------------------------ templates and plans
+NAMES = st.sampled_from(["P", "Provider", "Role", "Cond", "AWS::AccountId", "AWS::NoValue", "AWS::Region", "Missing"])
+intrinsics = st.recursive(
+    st.one_of(condition_values, st.fixed_dictionaries({"Ref": NAMES | json_values})),
+    lambda inner: st.one_of(
+        st.fixed_dictionaries({"Fn::If": st.tuples(st.sampled_from(["Cond", "Other", "Missing"]) | json_values,
+                                                    inner, inner).map(list)}),
+        st.fixed_dictionaries({"Fn::Sub": st.one_of(st.sampled_from(["repo:${P}/*", "${Provider.Arn}", "${!x}${",
+                                                                     "${AWS::AccountId}"]), st.text(max_size=12),
+                                                    st.tuples(st.text(max_size=10), st.dictionaries(
+                                                        st.sampled_from(["P", "x"]), inner, max_size=2)).map(list))}),
+        st.fixed_dictionaries({"Fn::Join": st.tuples(st.sampled_from(["", ":", 5]), st.lists(inner, max_size=3)).map(list)}),
+        st.fixed_dictionaries({"Fn::Select": st.tuples(st.integers(-1, 3) | inner, inner).map(list)}),
+        st.fixed_dictionaries({"Fn::Split": st.tuples(st.sampled_from([":", "", "/"]), inner).map(list)}),
+        st.fixed_dictionaries({"Fn::FindInMap": st.lists(inner, max_size=4)}),
+        st.fixed_dictionaries({"Fn::ImportValue": inner}),
+        st.fixed_dictionaries({"Fn::GetAtt": st.one_of(st.sampled_from(["Provider.Arn", "Role.Arn", "Missing.X"]),
+                                                       st.lists(inner, max_size=3))}),
+        st.fixed_dictionaries({"Fn::Base64": inner}), st.fixed_dictionaries({"Fn::Frobnicate": inner}),
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), inner, max_size=3)),
+    max_leaves=16)
+template_statements = st.fixed_dictionaries(
+    {"Effect": st.sampled_from(["Allow", "Deny"]) | intrinsics},
+    optional={"Principal": st.one_of(principals, st.fixed_dictionaries({"Federated": intrinsics})),
+              "Action": st.one_of(actions, intrinsics),
+              "Condition": st.dictionaries(st.sampled_from(OPERATORS), st.dictionaries(st.sampled_from(KEYS), intrinsics,
+                                                                                       max_size=2), max_size=2)})
+templates = st.fixed_dictionaries({
+    "Parameters": st.just({"P": {"Type": "String"}, "Q": {"Type": "CommaDelimitedList", "Default": "a,b"}}),
+    "Conditions": st.dictionaries(st.sampled_from(["Cond", "Other"]), st.one_of(
+        st.just({"Fn::Equals": [{"Ref": "P"}, "x"]}), st.just({"Fn::Not": [{"Condition": "Cond"}]}),
+        st.just({"Condition": "Other"}), json_values), max_size=2),
+    "Resources": st.fixed_dictionaries({
+        "Provider": st.fixed_dictionaries({"Type": st.just("AWS::IAM::OIDCProvider"), "Properties": st.fixed_dictionaries(
+            {"Url": st.sampled_from(["https://token.actions.githubusercontent.com", "https://gitlab.com"]) | intrinsics,
+             "ClientIdList": st.lists(intrinsics, max_size=2) | intrinsics})},
+            optional={"Condition": st.sampled_from(["Cond", "Other", "Missing"])}),
+        "Role": st.fixed_dictionaries({"Type": st.just("AWS::IAM::Role"), "Properties": st.fixed_dictionaries(
+            {"AssumeRolePolicyDocument": st.one_of(
+                st.fixed_dictionaries({"Version": st.just("2012-10-17"),
+                                       "Statement": st.lists(template_statements, max_size=3)}),
+                intrinsics)})})})})
+planned_roles = st.lists(st.fixed_dictionaries({
+    "address": st.sampled_from(["aws_iam_role.a", 'module.m["k"].aws_iam_role.b[0]', "module.", "x"]) | st.text(max_size=8),
+    "type": st.sampled_from(["aws_iam_role", "aws_iam_openid_connect_provider"]),
+    "values": st.fixed_dictionaries({}, optional={"assume_role_policy": st.one_of(policies.map(json.dumps), json_values),
+                                                  "url": json_values, "client_id_list": json_values})}), max_size=3)
+plans = st.fixed_dictionaries({"format_version": st.sampled_from(["1.2", "0.1"]) | json_values},
+                              optional={"planned_values": st.fixed_dictionaries({"root_module": st.fixed_dictionaries(
+                                  {"resources": planned_roles}, optional={"child_modules": st.lists(
+                                      st.fixed_dictionaries({"resources": planned_roles}), max_size=2) | json_values})}),
+                                  "resource_changes": st.lists(st.fixed_dictionaries(
+                                      {"address": st.just("aws_iam_role.a"), "change": json_values}), max_size=2),
+                                  "configuration": json_values, "prior_state": json_values})
+
+
+@FUZZ
+@given(data=st.one_of(templates, plans), as_yaml=st.booleans())
+def test_lint_trust_on_templates_and_plans_refuses_only_with_its_error(tmp_path_factory, data, as_yaml):
+    import yaml
+
+    path = tmp_path_factory.mktemp("iac") / ("template.yaml" if as_yaml else "input.json")
+    path.write_text(yaml.safe_dump(data) if as_yaml and "Resources" in data else json.dumps(data))
+    try:
+        run = lint_paths([path])
+    except LintInputError:
+        return
+    for finding in run.findings:
+        assert finding.location and finding.location["file"] and finding.location["resource"]
 
 
 # ------------------------------------------------------------------------------------------------ configs

@@ -1,9 +1,10 @@
 """CDK fixtures: one synthesis per test process, shared by every infra test (a synth costs ~8 s of Node.js).
 
 The app holds four stacks, all checked by cdk-nag at that one synth:
-- `ConnectorHealth`, built by app.py's `build()` from a full configuration (the example plus e-mails and an Entra
-  client-credentials token source with a Secrets Manager secret);
-- `ConnectorHealthMinimal`: one GitHub connector, a cron schedule, no e-mails, no secret;
+- `ConnectorHealth`, built by app.py's `build()` from a full configuration (the example plus e-mails, an Entra
+  client-credentials token source with a Secrets Manager secret, and every integration: Security Hub, a chat topic
+  the stack creates, EventBridge on a named bus);
+- `ConnectorHealthMinimal`: one GitHub connector, a cron schedule, no e-mails, no secret, no integration;
 - `ConnectorHealthHub` and `ConnectorHealthMember`: the full configuration in hub mode (`org.enabled`) and the
   member stack built from it.
 
@@ -41,6 +42,7 @@ from stacks.member_stack import MemberStack  # noqa: E402
 from stacks.monitor_stack import declared_read_actions  # noqa: E402
 
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:connector-health/entra-AbCdEf"
+EVENT_BUS = "security-findings"
 EMAILS = ["secops@example.com", "platform@example.com"]
 MAIN, MINIMAL = "ConnectorHealth", "ConnectorHealthMinimal"
 HUB, MEMBER = "ConnectorHealthHub", "ConnectorHealthMember"
@@ -59,6 +61,8 @@ def full_config_data() -> dict[str, Any]:
     data = yaml.safe_load((REPO / "connector-health.example.yaml").read_text(encoding="utf-8"))
     data["region"] = "eu-west-1"
     data["alerts"]["emails"] = list(EMAILS)
+    data["alerts"]["create_chat_topic"] = True
+    data["integrations"] = {"security_hub": {"enabled": True}, "eventbridge": {"enabled": True, "bus": EVENT_BUS}}
     data["connectors"].append({
         "name": "entra-app", "preset": "entra-app", "customer_tenant_id": "11111111-2222-4333-8444-555555555555",
         "audiences": ["api://connector-health-test"], "roles": [{"name": "app-reader"}],

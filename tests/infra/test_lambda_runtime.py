@@ -92,7 +92,7 @@ def lambda_sandbox(sandbox_session):
 def bindings_for(spec: FunctionSpec, template: dict, sandbox) -> dict[str, str]:
     """The sandbox resource standing for each resource the function's environment refers to."""
     out = {}
-    for value in spec.environment.values():
+    for name, value in spec.environment.items():
         if not isinstance(value, dict):
             continue
         logical_id = value.get("Ref")
@@ -100,7 +100,7 @@ def bindings_for(spec: FunctionSpec, template: dict, sandbox) -> dict[str, str]:
         if kind == "AWS::DynamoDB::Table":
             out[logical_id] = sandbox.seeded["state_table"]
         elif kind == "AWS::SNS::Topic":
-            out[logical_id] = sandbox.seeded["alert_topic_arn"]
+            out[logical_id] = sandbox.seeded["chat_topic_arn" if name == "CHAT_TOPIC_ARN" else "alert_topic_arn"]
         elif kind == "AWS::SQS::Queue":
             out[logical_id] = sandbox.client("sqs").create_queue(QueueName=logical_id)["QueueUrl"]
     return out
@@ -175,7 +175,10 @@ def test_function_environments_fit_lambdas_rules(hub_functions):
 # ------------------------------------------------------------------ the scan function
 @pytest.fixture(scope="module")
 def scan_function(start_function, lambda_sandbox):
-    return start_function(SCAN, lambda_sandbox, sandbox_config(lambda_sandbox))
+    # As the template deploys it with the integrations on: Security Hub, and the chat topic the stack creates (its
+    # ARN comes from the template's CHAT_TOPIC_ARN, bound to the sandbox's chat topic).
+    return start_function(SCAN, lambda_sandbox, sandbox_config(
+        lambda_sandbox, alerts={"create_chat_topic": True}, integrations={"security_hub": {"enabled": True}}))
 
 
 def test_scan_function_imports_only_from_its_asset_layer_and_runtime(scan_function, layer_python, runtime_python):
@@ -201,7 +204,7 @@ def test_scan_function_records_a_baseline_then_alerts_a_change(scan_function, la
     baselines = table.scan(TableName=sandbox.seeded["state_table"], FilterExpression="sk = :b",
                            ExpressionAttributeValues={":b": {"S": "BASELINE"}})["Items"]
     assert [item["pk"]["S"] for item in baselines] == ["ACCOUNT#123456789012#CONNECTOR#defender"]
-    sandbox.read_alerts()  # whatever the seeded account has is not this test's business
+    sandbox.read_alerts(), sandbox.read_chat()  # whatever the seeded account has is not this test's business
 
     # The CSPM role's trust policy is widened: anyone may assume it.
     iam = sandbox.client("iam")
@@ -217,6 +220,12 @@ def test_scan_function_records_a_baseline_then_alerts_a_change(scan_function, la
     check_ids = set(json.loads(alert["attributes"]["check_ids"]))
     assert {"TRUST_WILDCARD_PRINCIPAL", "TRUST_DRIFT"} <= check_ids
     assert alert["attributes"]["severity"] == "critical" and "CspmMonitorAws" in alert["body"]
+    # The deployed artefact imports into Security Hub (the runtime's boto3, the layer) and sends the chat card.
+    [imported] = sandbox.security_hub_findings(GeneratorId="connector-health/TRUST_WILDCARD_PRINCIPAL")
+    assert (imported["RecordState"], imported["Compliance"]["Status"]) == ("ACTIVE", "FAILED")
+    assert imported["Resources"][0]["Id"].endswith(":role/CspmMonitorAws")
+    cards = [c for c in sandbox.read_chat() if c["metadata"]["additionalContext"]["connector"] == "defender"]
+    assert [c["content"]["title"].split(" ")[1] for c in cards] == ["CRITICAL"]
 
     metrics = emf(second)
     assert [m["_value"] for m in metrics["Heartbeat"]] == [1.0]

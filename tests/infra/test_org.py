@@ -45,7 +45,10 @@ def test_member_role_trusts_only_the_worker_inside_the_organisation(org_synth):
 
 def test_member_role_has_exactly_the_declared_reads(org_synth):
     (role,) = [r for r in org_synth[MEMBER]["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    (policy,) = role["Properties"]["Policies"]
+    (policy,) = [p for p in role["Properties"]["Policies"] if p["PolicyName"] == "ConnectorHealthReads"]
+    # Beside the reads, only the Security Hub import of the enabled integration (tests/infra/test_integrations_infra.py).
+    others = [s for p in role["Properties"]["Policies"] if p is not policy for s in p["PolicyDocument"]["Statement"]]
+    assert [s["Action"] for s in others] == ["securityhub:BatchImportFindings"]
     (statement,) = policy["PolicyDocument"]["Statement"]
     assert statement["Sid"] == MEMBER_READS_SID and statement["Resource"] == "*"
     assert sorted(statement["Action"]) == declared_read_actions()

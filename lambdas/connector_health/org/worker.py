@@ -25,6 +25,11 @@ class AlertPublishFailed(RuntimeError):
     """The account's alert could not be published; the message is retried (the run marker prevents duplicates)."""
 
 
+class IntegrationDeliveryFailed(RuntimeError):
+    """Security Hub, the chat topic or EventBridge refused some of the account's findings; the message is retried
+    (imports are idempotent, and the sync markers send only what is still missing)."""
+
+
 @dataclass
 class MemberRun:
     account_id: str
@@ -53,4 +58,6 @@ def run_member(config: Config, message: AccountMessage, *, hub_session: boto3.se
         status = SCANNED
     if result.publish_errors:
         raise AlertPublishFailed(f"account {message.account_id}: {'; '.join(result.publish_errors)}")
+    if result.delivery_errors:
+        raise IntegrationDeliveryFailed(f"account {message.account_id}: {'; '.join(result.delivery_errors[:5])}")
     return MemberRun(message.account_id, status, result)

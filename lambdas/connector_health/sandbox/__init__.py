@@ -6,6 +6,7 @@ detached background process (see daemon.py) and prints `export` lines; `sandbox 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -20,7 +21,7 @@ os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
 from .account import CUSTOMER_TENANT, defender_history, seed_defender_account  # noqa: E402
 from .issuer import LocalIssuer  # noqa: E402
-from .monitor import create_monitor_resources, read_alerts  # noqa: E402
+from .monitor import create_integration_targets, create_monitor_resources, read_alerts, read_queue  # noqa: E402
 from .pki import SandboxPki  # noqa: E402
 from .sts import StsStandIn  # noqa: E402
 
@@ -159,6 +160,9 @@ class Sandbox:
         assert self.issuer and self.pki
         self.seeded = seed_defender_account(self.client("iam"), self.issuer.url, self.pki.thumbprint)
         self.seeded.update(create_monitor_resources(self.client("dynamodb"), self.client("sns"), self.client("sqs")))
+        self.seeded.update(create_integration_targets(self.client("sns"), self.client("sqs"), self.client("events")))
+        # Security Hub is on in the seeded account (the Security Hub integration needs it; its tests turn it off).
+        self.client("securityhub").enable_security_hub(EnableDefaultStandards=False)
         if self.sts:
             self.sts.trail.record(defender_history(self.seeded["account"], self.seeded["provider_arn"],
                                                    self.seeded["roles"], self.issuer.url, self.sts.trail_region,
@@ -195,6 +199,37 @@ class Sandbox:
         (self.directory / "org.json").write_text(json.dumps(self.seeded["org"], indent=1), encoding="utf-8")
         self.write_config()
         return self.seeded["org"]
+
+    def read_chat(self, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Chat cards published since the last call: the custom notifications as parsed JSON, with the SNS
+        message attributes under "_attributes"."""
+        cards = []
+        for envelope in read_queue(self.client("sqs"), self.seeded["chat_queue_url"], wait):
+            card = json.loads(envelope["Message"])
+            card["_attributes"] = {k: v.get("Value") for k, v in (envelope.get("MessageAttributes") or {}).items()}
+            cards.append(card)
+        return cards
+
+    def read_events(self, wait: float = 0.0) -> list[dict[str, Any]]:
+        """EventBridge events of connector-health since the last call, as the rule delivered them."""
+        return read_queue(self.client("sqs"), self.seeded["events_queue_url"], wait)
+
+    def security_hub_findings(self, account: str | None = None, **filters: str) -> list[dict[str, Any]]:
+        """The Security Hub findings of the sandbox account (or a member account), EQUALS-filtered by field."""
+        client = self.account_client(account, "securityhub") if account else self.client("securityhub")
+        args = {"Filters": {k: [{"Value": v, "Comparison": "EQUALS"}] for k, v in filters.items()}}
+        out: list[dict[str, Any]] = []
+        for page in client.get_paginator("get_findings").paginate(**args):
+            out += page["Findings"]
+        return out
+
+    def account_client(self, account: str, service: str):
+        """A client in a member account of the emulated organisation (credentials moto maps to it)."""
+        from .org import account_client
+
+        session = self.__dict__.setdefault("_session", self.boto_session())
+        return account_client(session.client("sts", endpoint_url=self.endpoint_url), self.endpoint_url, account,
+                              service)
 
     def read_alerts(self, wait: float = 0.0) -> list[dict[str, Any]]:
         """Alert messages published since the last call, read back from the queue subscribed to the topic:

@@ -60,7 +60,7 @@ def member_trust_policy(hub_account: str, organization_id: str, extra_principals
     }
 
 
-def _account_client(moto_sts, endpoint: str, account: str, service: str):
+def account_client(moto_sts, endpoint: str, account: str, service: str):
     creds = moto_sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/sandbox-seeder",
                                  RoleSessionName="sandbox-seeder")["Credentials"]
     return boto3.session.Session(
@@ -88,7 +88,9 @@ def seed_organization(hub_session: boto3.session.Session, endpoint: str, account
         ou = "Sandbox" if number % 10 == 0 else "Workloads"
         orgs.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ous[ou])
         case = CASES.get(number, "healthy")
-        iam = _account_client(moto_sts, endpoint, account, "iam")
+        iam = account_client(moto_sts, endpoint, account, "iam")
+        # Security Hub is on in every member account (the Security Hub integration imports there).
+        account_client(moto_sts, endpoint, account, "securityhub").enable_security_hub(EnableDefaultStandards=False)
         seeded = seed_defender_account(iam, issuer_url, STALE_THUMBPRINT if case == "thumbprint-stale" else thumbprint,
                                        plans)
         if case != "no-member-role":

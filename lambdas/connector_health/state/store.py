@@ -45,6 +45,9 @@ MAX_BASELINE_PARTS = 32  # ~9.6 MB compressed; a larger baseline is not stored (
 RESOURCE_CHARS = 2048
 # An open finding whose item would not change is written again only when its last_seen is this old (`observe`).
 LAST_SEEN_REFRESH_HOURS = 24
+# Per-integration markers on a finding item: what Security Hub, the chat topic or EventBridge last received for
+# it (integrations/). A delivery that failed leaves its marker behind, so the next run delivers it again.
+SYNC_PREFIX = "sync_"
 _MAX_BASELINE_JSON = 256 * 1024 * 1024  # never inflate a stored baseline beyond this
 
 
@@ -172,7 +175,12 @@ class FindingRecord:
             notified_severity=item.get("notified_severity"), last_alerted=item.get("last_alerted"),
             claim=item.get("claim"), claim_at=num(item.get("claim_at")), resolved_at=item.get("resolved_at"),
             expires_at=num(item.get("expires_at")), stored_finding=item.get("finding"),
+            extra={k: str(v) for k, v in item.items() if k.startswith(SYNC_PREFIX)},
         )
+
+    def synced(self, channel: str) -> str | None:
+        """What the integration `channel` last received for this finding (None: nothing yet)."""
+        return self.extra.get(SYNC_PREFIX + channel)
 
 
 class StateStore:
@@ -376,6 +384,18 @@ class StateStore:
             self.table.update_item(
                 Key={"pk": partition(account, connector), "sk": f"FINDING#{rec.fingerprint}"},
                 UpdateExpression=expr, ConditionExpression="claim = :run", ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def mark_synced(self, account: str, connector: str, fingerprint: str, channel: str, value: str) -> None:
+        """Record what an integration received for a finding; never creates an item (one that expired stays gone)."""
+        try:
+            self.table.update_item(
+                Key={"pk": partition(account, connector), "sk": f"FINDING#{fingerprint}"},
+                UpdateExpression="SET #m = :v", ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#m": SYNC_PREFIX + channel}, ExpressionAttributeValues={":v": value},
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":

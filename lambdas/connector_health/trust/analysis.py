@@ -110,6 +110,11 @@ def _describe(stmt: Statement) -> str:
     return f"statement {stmt.index}" + (f" ({stmt.sid})" if stmt.sid else "")
 
 
+def _sentence(text: str) -> str:
+    """`text` starting a sentence (str.capitalize would lower-case the Sid it quotes)."""
+    return text[:1].upper() + text[1:]
+
+
 def _invalid_federated(stmt: Statement) -> bool:
     """`Federated: "*"` (or a wildcard in a Federated value): IAM rejects such a principal."""
     return any(t == "Federated" and ("*" in v or "?" in v) for t, v in _principal_values(stmt))
@@ -252,6 +257,14 @@ def _policy_candidates(document: PolicyDocument, target: TrustTarget) -> list[Id
     return list(unique.values())[:MAX_LEGIT_CANDIDATES]
 
 
+def _literal_owners(document: PolicyDocument, target: TrustTarget) -> set[str]:
+    """The owners of the identity values the policy names, when all of them are literals (empty otherwise)."""
+    values = _identity_values(document, target)
+    if any(is_pattern and ("*" in value or "?" in value) for found in values.values() for value, is_pattern in found):
+        return set()
+    return {c.owner for key, found in values.items() for c in _candidates(target.profile, key, found)}
+
+
 def _pattern_foreign(document: PolicyDocument, target: TrustTarget, base: Ident) -> list[Ident]:
     """Callers whose identity value matches one of the policy's own values but belongs to another owner, or is one
     any caller can present: derived from each pattern, not from a name. A value whose every match has one owner
@@ -286,7 +299,7 @@ def analyze_trust(document: PolicyDocument, targets: list[TrustTarget], *, raw_t
     for stmt in document.invalid_statements:
         issues.append(TrustIssue(
             "TRUST_INVALID_DOCUMENT",
-            f"{_describe(stmt).capitalize()} would be rejected by IAM ({'; '.join(stmt.invalid_reasons)}); it was left out "
+            f"{_sentence(_describe(stmt))} would be rejected by IAM ({'; '.join(stmt.invalid_reasons)}); it was left out "
             "of the evaluation.",
             {"statement": stmt.index, "reasons": list(stmt.invalid_reasons)},
         ))
@@ -294,7 +307,7 @@ def analyze_trust(document: PolicyDocument, targets: list[TrustTarget], *, raw_t
     for stmt in rejected:
         issues.append(TrustIssue(
             "TRUST_INVALID_DOCUMENT",
-            f"{_describe(stmt).capitalize()} has a wildcard Federated principal, which IAM rejects (a Federated "
+            f"{_sentence(_describe(stmt))} has a wildcard Federated principal, which IAM rejects (a Federated "
             "principal names one identity provider); it was left out of the evaluation.",
             {"statement": stmt.index, "reasons": ["wildcard Federated principal"]},
         ))
@@ -331,7 +344,7 @@ def _expected_principal_issue(document: PolicyDocument, stmt: Statement, value: 
     if not without and expected.external_id is not None and not admits(expected.external_id):
         return TrustIssue(
             "TRUST_EXPECTED_IDENTITY_DENIED",
-            f"{_describe(stmt).capitalize()} does not admit the expected principal {value} with its external id "
+            f"{_sentence(_describe(stmt))} does not admit the expected principal {value} with its external id "
             f"{expected.external_id}: that principal's exchanges fail with AccessDenied.",
             {"statement": stmt.index, "principal": value, "external_id": expected.external_id},
         )
@@ -339,7 +352,7 @@ def _expected_principal_issue(document: PolicyDocument, stmt: Statement, value: 
         return None
     return TrustIssue(
         "TRUST_UNEXPECTED_PRINCIPAL",
-        f"{_describe(stmt).capitalize()} admits the expected principal {value} {' and '.join(without)}: it is expected "
+        f"{_sentence(_describe(stmt))} admits the expected principal {value} {' and '.join(without)}: it is expected "
         f"only with the external id {expected.external_id or '(a literal sts:ExternalId)'}, so anyone able to act as "
         "that principal for another customer gets in (confused deputy).",
         {"statement": stmt.index, "principal_type": "AWS", "principal": value, "expected": True},
@@ -370,7 +383,7 @@ def _written_issues(document: PolicyDocument, targets: list[TrustTarget], expect
             form = "NotPrincipal in an Allow" if stmt.not_principal else "Principal \"*\""
             issues.append(TrustIssue(
                 "TRUST_WILDCARD_PRINCIPAL",
-                f"{where.capitalize()} allows with {form}: any principal that satisfies its conditions can assume the role.",
+                f"{_sentence(where)} allows with {form}: any principal that satisfies its conditions can assume the role.",
                 {"statement": stmt.index},
             ))
         for ptype, value in _principal_values(stmt):
@@ -388,7 +401,7 @@ def _written_issues(document: PolicyDocument, targets: list[TrustTarget], expect
                     "CanonicalUser": "canonical user"}.get(ptype, ptype)
             issues.append(TrustIssue(
                 "TRUST_UNEXPECTED_PRINCIPAL",
-                f"{where.capitalize()} also admits the {kind} {value}, which is not the connector's provider "
+                f"{_sentence(where)} also admits the {kind} {value}, which is not the connector's provider "
                 f"({', '.join(sorted(expected_federated)) or 'none expected'}).",
                 {"statement": stmt.index, "principal_type": ptype, "principal": value},
             ))
@@ -398,7 +411,7 @@ def _written_issues(document: PolicyDocument, targets: list[TrustTarget], expect
                 what = "uses NotAction" if stmt.not_action else f"grants {', '.join(extra)}"
                 issues.append(TrustIssue(
                     "TRUST_UNEXPECTED_ACTION",
-                    f"{where.capitalize()} for the provider {what}; only sts:AssumeRoleWithWebIdentity, sts:TagSession "
+                    f"{_sentence(where)} for the provider {what}; only sts:AssumeRoleWithWebIdentity, sts:TagSession "
                     "and sts:SetSourceIdentity belong there.",
                     {"statement": stmt.index, "actions": list(stmt.actions or ()), "not_action": stmt.not_action},
                 ))
@@ -406,7 +419,7 @@ def _written_issues(document: PolicyDocument, targets: list[TrustTarget], expect
             if clause.key_lc in identity_keys and clause.qualifier == "ForAllValues" and not clause.negated:
                 issues.append(TrustIssue(
                     "TRUST_FORALLVALUES_ALLOW",
-                    f"{where.capitalize()} tests {clause.key} with {clause.operator}: ForAllValues is true when the "
+                    f"{_sentence(where)} tests {clause.key} with {clause.operator}: ForAllValues is true when the "
                     "claim is absent, so a token without it passes.",
                     {"statement": stmt.index, "operator": clause.operator, "key": clause.key},
                 ))
@@ -437,7 +450,7 @@ def _wildcard_values(document: PolicyDocument, target: TrustTarget) -> list[Trus
                         f"spans every {profile.unit_word} of one {profile.owner_word}")
                 issues.append(TrustIssue(
                     "TRUST_WILDCARD_VALUE",
-                    f"{_describe(stmt).capitalize()} matches {clause.key} with the pattern {value!r}: it {span}; a "
+                    f"{_sentence(_describe(stmt))} matches {clause.key} with the pattern {value!r}: it {span}; a "
                     "literal value (StringEquals) would admit only the caller you mean.",
                     {"statement": stmt.index, "key": clause.key, "pattern": value, "scope": scope or "owner"},
                     severity=Severity.LOW if inside else Severity.MEDIUM,
@@ -597,7 +610,10 @@ def _identity_issues(document: PolicyDocument, ev: _Evaluator, target: TrustTarg
             ident = dataclasses.replace(ident, audience=profile.extra.get("foreign_audience", foreign_aud))
         unique.setdefault((ident.owner, ident.claims, ident.session, ident.audience), ident)
     admitted = [f for f in list(unique.values())[:MAX_FOREIGN] if ev.admits(f, f.audience or base_aud)]
-    owner_foreign = [f for f in admitted if f.owner != base.owner or f.caller_chosen]
+    # An owner the policy pins with literal values only is one owner, not an unpinned identity: when the configured
+    # caller is another, that is a foreign owner admitted (below), even if a generated foreign caller happens to be it.
+    pinned = _literal_owners(document, target) if target.legit is not None else set()
+    owner_foreign = [f for f in admitted if (f.owner != base.owner or f.caller_chosen) and f.owner not in pinned]
     if not owner_foreign and admitted and not profile.audience_pins and not _identity_constrained(document, target):
         owner_foreign = [dataclasses.replace(admitted[0], label=f"any caller of the issuer, since no condition names "
                                                                 f"the caller's identity (e.g. {admitted[0].label})")]

@@ -11,6 +11,7 @@ grammar. Never reports TRUST_ROLE_MISSING or TRUST_DRIFT (CHECKS.md).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import urllib.parse
@@ -21,8 +22,9 @@ from typing import Any
 from ..checks import get_check
 from ..findings import Finding, sort_findings
 from ..policy import PolicyDocument, parse_policy
+from ..policy.document import DuplicateKey
 from ..presets import PRESET_NAMES, load_preset
-from .analysis import BUILTIN_FEDERATIONS, ExpectedPrincipal, TrustTarget, analyze_trust
+from .analysis import BUILTIN_FEDERATIONS, ExpectedPrincipal, TrustIssue, TrustTarget, analyze_trust
 from .profiles import (audience_from_caller, legit_identity, normalise_caller_key, profile_for_issuer,
                        profile_for_preset, unknown_caller_keys, unparsable_caller)
 
@@ -100,6 +102,14 @@ def caller_values(pairs: Iterable[str] | Mapping[str, str] | None) -> dict[str, 
     return out
 
 
+def _preset_role_audience(preset_name: str | None, role_name: str | None) -> str | None:
+    """The audience the preset gives the role of that name (or alias), e.g. a Defender plan role's."""
+    if not role_name or not preset_name or preset_name not in PRESET_NAMES:
+        return None
+    roles = [r for plan in load_preset(preset_name).plans.values() for r in plan]
+    return next((r.audience for r in roles if role_name in (r.name, *r.aliases) and r.audience), None)
+
+
 def _preset_expected_principals(preset_name: str | None) -> tuple[ExpectedPrincipal, ...]:
     if not preset_name or preset_name not in PRESET_NAMES:
         return ()
@@ -110,12 +120,19 @@ def _preset_expected_principals(preset_name: str | None) -> tuple[ExpectedPrinci
 
 def lint_policy(policy: Any, *, preset: str | None = None, issuer: str | None = None,
                 provider_audiences: Iterable[str] | None = None, caller: Iterable[str] | Mapping[str, str] | None = None,
-                resource: str = "trust policy", account: str = "") -> list[Finding]:
+                resource: str = "trust policy", account: str = "",
+                provider_audiences_by_issuer: Mapping[str, Iterable[str]] | None = None,
+                duplicate_keys: Iterable[DuplicateKey] | None = None, role_name: str | None = None) -> list[Finding]:
     """Findings for one trust policy (dict or JSON text). `provider_audiences` is the provider's ClientIDList
-    (None: unknown); `caller` holds the legitimate caller's values (KEY=VALUE strings or a mapping)."""
+    (None: unknown); `provider_audiences_by_issuer` gives it per issuer key where a template declares the provider;
+    `caller` holds the legitimate caller's values (KEY=VALUE strings or a mapping). `duplicate_keys`: repeated keys a
+    template loader saw (a dict cannot hold them; JSON text is searched for them by the parser). `role_name`: the
+    role's name where a template or plan gives it; a role the preset names (or aliases) has the preset's audience."""
     if preset is not None and preset not in PRESET_NAMES:
         raise LintInputError(f"--preset {preset!r}: unknown preset; use one of {', '.join(PRESET_NAMES)}")
     document = parse_policy(policy, source=resource, require_principal=True)
+    if duplicate_keys:
+        document = dataclasses.replace(document, duplicate_keys=tuple(duplicate_keys))
     if document.valid and not document.statements and not any(isinstance(s.raw, dict) for s in document.invalid_statements):
         raise LintInputError(f"{resource}: not a policy document (no readable statement)")
     if not document.valid:
@@ -156,9 +173,10 @@ def lint_policy(policy: Any, *, preset: str | None = None, issuer: str | None = 
                    key if key in BUILTIN_FEDERATIONS else
                    f"arn:aws:iam::{account or any_account or PLACEHOLDER_ACCOUNT}:oidc-provider/{key}")
         preset_auds = tuple(load_preset(preset_name).audiences) if preset_name in PRESET_NAMES else ()
-        aud = audience_from_caller(callers)
+        aud = audience_from_caller(callers) or _preset_role_audience(preset_name, role_name)
         audiences = (aud,) if aud else _named_preset_audiences(document, key, preset_auds)
-        plist = provider_list
+        by_issuer = (provider_audiences_by_issuer or {}).get(key)
+        plist = tuple(dict.fromkeys(by_issuer)) if by_issuer is not None else provider_list
         if plist is None and len(preset_auds) > 1 and preset_name in PRESET_NAMES \
                 and (load_preset(preset_name).issuer or "").removeprefix("https://") == key:
             plist = preset_auds  # a provider created by the preset's template holds all of them (Defender's six)
@@ -168,13 +186,20 @@ def lint_policy(policy: Any, *, preset: str | None = None, issuer: str | None = 
             expected_principals=_preset_expected_principals(preset_name),
         )))
 
+    connector = targets[0][0] if len(targets) == 1 else (preset or "lint-trust")
+    return findings_of(analyze_trust(document, [t for _, t in targets]), connector=connector, account=account,
+                       resource=resource)
+
+
+def findings_of(issues: Iterable[TrustIssue], *, connector: str, account: str, resource: str) -> list[Finding]:
+    """Findings for the issues of one policy, each with its check's title and remediation."""
     findings: list[Finding] = []
-    for issue in analyze_trust(document, [t for _, t in targets]):
+    for issue in issues:
         check = get_check(issue.check_id)
         findings.append(Finding(
-            check_id=issue.check_id, severity=issue.severity or check.default_severity,
-            connector=targets[0][0] if len(targets) == 1 else (preset or "lint-trust"), account=account, resource_arn=resource,
-            message=issue.message, remediation=check.remediation, title=check.title, details=issue.details,
+            check_id=issue.check_id, severity=issue.severity or check.default_severity, connector=connector,
+            account=account, resource_arn=resource, message=issue.message, remediation=check.remediation,
+            title=check.title, details=issue.details,
         ))
     return sort_findings(_dedupe(findings))
 
@@ -206,4 +231,4 @@ def _named_preset_audiences(document: PolicyDocument, issuer_key: str, preset_au
     return tuple(a for a in preset_auds if a in written)
 
 
-__all__ = ["LintInputError", "caller_values", "issuer_key_of", "lint_policy", "lint_trust"]
+__all__ = ["LintInputError", "caller_values", "findings_of", "issuer_key_of", "lint_policy", "lint_trust"]
