@@ -108,15 +108,7 @@ def seed_single(workdir: Path, roles: int) -> tuple[Path, object, list]:
     pki_dir = Path(env["CONNECTOR_HEALTH_CA_BUNDLE"]).parent
     issuers_proc, extra = scan_bench.start_issuers(pki_dir, 4, workdir)
     iam = boto3.client("iam")
-    first = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"][0]["Arn"]
-    thumbprint = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=first)["ThumbprintList"][0]
-    providers = [(first, env["CONNECTOR_HEALTH_ISSUER_URL"])]
-    for url in extra:
-        providers.append((iam.create_open_id_connect_provider(Url=url, ClientIDList=["bench-aud"],
-                                                              ThumbprintList=[thumbprint])["OpenIDConnectProviderArn"],
-                          url))
-    shared = iam.create_policy(PolicyName="bench-shared",
-                               PolicyDocument=json.dumps(scan_bench.SHARED_POLICY))["Policy"]["Arn"]
+    providers, shared = scan_bench.seed_providers(iam, env, extra)
     for i in range(roles):  # most roles flawed, every fifth flawless
         scan_bench.seed_roles(iam, providers, shared, i, 1, flawed=(i // 5) % 5 != 4)
     customer = {}

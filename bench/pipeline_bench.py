@@ -92,15 +92,7 @@ def main() -> None:
     try:
         issuers_proc, extra = scan_bench.start_issuers(Path(env["CONNECTOR_HEALTH_CA_BUNDLE"]).parent, 4, workdir)
         iam = boto3.client("iam")
-        first = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"][0]["Arn"]
-        thumbprint = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=first)["ThumbprintList"][0]
-        providers = [(first, env["CONNECTOR_HEALTH_ISSUER_URL"])]
-        for url in extra:
-            providers.append((iam.create_open_id_connect_provider(Url=url, ClientIDList=["bench-aud"],
-                                                                  ThumbprintList=[thumbprint])["OpenIDConnectProviderArn"],
-                              url))
-        shared = iam.create_policy(PolicyName="bench-shared",
-                                   PolicyDocument=json.dumps(scan_bench.SHARED_POLICY))["Policy"]["Arn"]
+        providers, shared = scan_bench.seed_providers(iam, env, extra)
         scan_bench.seed_roles(iam, providers, shared, 0, args.roles, flawed=True)
         base = yaml.safe_load(Path(env["CONNECTOR_HEALTH_CONFIG"]).read_text())
         dynamodb = boto3.client("dynamodb")

@@ -125,9 +125,11 @@ def trust_policy(provider_arn: str, issuer_key: str, defender: bool, index: int,
     docstring) when `flawed`."""
     action: str | list[str] = "sts:AssumeRoleWithWebIdentity"
     if defender:
-        session = "MicrosoftDefenderForClouds_*" if flawed else DEFENDER_SESSION
-        cond = {"StringEquals": {f"{issuer_key}:aud": DEFENDER_AUD},
-                ("StringLike" if flawed else "StringEquals"): {"sts:RoleSessionName": session}}
+        cond = {"StringEquals": {f"{issuer_key}:aud": DEFENDER_AUD}}
+        if flawed:
+            cond["StringLike"] = {"sts:RoleSessionName": "MicrosoftDefenderForClouds_*"}
+        else:
+            cond["StringEquals"]["sts:RoleSessionName"] = DEFENDER_SESSION
     else:
         pins = {f"{issuer_key}:aud": "bench-aud", f"{issuer_key}:sub": f"bench-app-{index}"}
         cond = {"StringEquals": pins}
@@ -150,6 +152,20 @@ def seed_roles(iam, providers: list[tuple[str, str]], shared_arn: str, start: in
         iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=json.dumps(INLINE))
         if i % 10 == 0:
             iam.attach_role_policy(RoleName=name, PolicyArn=shared_arn)
+
+
+def seed_providers(iam, env: dict[str, str], extra: list[str]) -> tuple[list[tuple[str, str]], str]:
+    """The sandbox's provider plus one provider per extra issuer (same chain, so the sandbox's thumbprint), and the
+    shared customer-managed policy: (provider ARN, issuer URL) pairs and the policy's ARN, for `seed_roles`."""
+    first = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"][0]["Arn"]
+    thumbprint = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=first)["ThumbprintList"][0]
+    providers = [(first, env["CONNECTOR_HEALTH_ISSUER_URL"])]
+    for url in extra:
+        arn = iam.create_open_id_connect_provider(Url=url, ClientIDList=["bench-aud"],
+                                                  ThumbprintList=[thumbprint])["OpenIDConnectProviderArn"]
+        providers.append((arn, url))
+    shared = iam.create_policy(PolicyName="bench-shared", PolicyDocument=json.dumps(SHARED_POLICY))["Policy"]["Arn"]
+    return providers, shared
 
 
 def bench_config(base: dict, issuers: list[str]) -> dict:
@@ -384,14 +400,7 @@ def main() -> None:
         pki_dir = Path(env["CONNECTOR_HEALTH_CA_BUNDLE"]).parent
         issuers_proc, extra = start_issuers(pki_dir, args.providers - 1, workdir)
         iam = boto3.client("iam")
-        first = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"][0]["Arn"]
-        thumbprint = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=first)["ThumbprintList"][0]
-        providers = [(first, env["CONNECTOR_HEALTH_ISSUER_URL"])]
-        for url in extra:
-            arn = iam.create_open_id_connect_provider(Url=url, ClientIDList=["bench-aud"],
-                                                      ThumbprintList=[thumbprint])["OpenIDConnectProviderArn"]
-            providers.append((arn, url))
-        shared = iam.create_policy(PolicyName="bench-shared", PolicyDocument=json.dumps(SHARED_POLICY))["Policy"]["Arn"]
+        providers, shared = seed_providers(iam, env, extra)
         config_path = workdir / "bench.yaml"
         base = yaml.safe_load(Path(env["CONNECTOR_HEALTH_CONFIG"]).read_text())
         config_path.write_text(yaml.safe_dump(bench_config(base, extra), sort_keys=False))
