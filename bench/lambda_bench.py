@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import shutil
 import statistics
@@ -119,14 +118,7 @@ def memory(python: Path, roles: list[int], invocations: int, work: Path) -> list
         pki_dir = Path(env["CONNECTOR_HEALTH_CA_BUNDLE"]).parent
         issuers_proc, extra = bench.start_issuers(pki_dir, 4, work)
         iam = boto3.client("iam")
-        first = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"][0]["Arn"]
-        thumbprint = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=first)["ThumbprintList"][0]
-        providers = [(first, env["CONNECTOR_HEALTH_ISSUER_URL"])]
-        for url in extra:
-            providers.append((iam.create_open_id_connect_provider(
-                Url=url, ClientIDList=["bench-aud"], ThumbprintList=[thumbprint])["OpenIDConnectProviderArn"], url))
-        shared = iam.create_policy(PolicyName="bench-shared",
-                                   PolicyDocument=json.dumps(bench.SHARED_POLICY))["Policy"]["Arn"]
+        providers, shared = bench.seed_providers(iam, env, extra)
         base = yaml.safe_load(Path(env["CONNECTOR_HEALTH_CONFIG"]).read_text())
         data = bench.bench_config(base, extra)
         state = data.pop("state")

@@ -11,6 +11,16 @@ failed, skipped); AWS API calls by service and operation (a wrapper around botoc
 per call, retries not counted); TLS handshakes to the issuer; findings by check; peak RSS.
 Everything is local: moto runs in one process, so the numbers measure the monitor's CPU per account (the check
 evaluation), not network latency; against AWS the pool overlaps the round trips.
+
+    .venv/bin/python bench/org_bench.py --worker-batch [--accounts 200] [--passes 2] [--no-exchanges]
+
+Worker mode: what the hub's worker Lambda does, in this process: the SQS handler (`handlers.worker.handler`, with
+Powertools logging and metrics) is given batches of `org.worker_batch_size` account messages, one batch after the
+other as SQS delivers them to one warm execution environment (the process-wide caches carry over, the issuer
+inspector is new per invocation), for every member account; `--passes` runs of the whole organisation (the second
+finds the first's state: the steady hourly case). Measured per account: CPU time of this process (user+sys, every
+thread: `time.process_time`) and wall time of the handler's per-record step, split into the first record of a batch
+and the others; the machine's load average; peak RSS; the evaluator's cache statistics.
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lambdas"))
+# BENCH_LAMBDAS: measure the engine of another checkout (e.g. a `git archive` of an older commit)
+sys.path.insert(0, os.environ.get("BENCH_LAMBDAS") or str(ROOT / "lambdas"))
 
 CALLS: collections.Counter[str] = collections.Counter()
 _LOCK = threading.Lock()
@@ -46,13 +57,113 @@ def _count_calls() -> None:
     BaseClient._make_api_call = counted
 
 
+def _spread(values: list[float]) -> str:
+    import statistics
+
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+class _Context:
+    """The Lambda context the handler reads (remaining time, request id)."""
+
+    function_name = "connector-health-org-worker"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:connector-health-org-worker"
+
+    def __init__(self, request_id: str) -> None:
+        self.aws_request_id = request_id
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def worker_batches(args: argparse.Namespace, env: dict[str, str], data: dict) -> dict:
+    """Every member account through the worker handler, in batches (module docstring, worker mode)."""
+    import contextlib
+    import io
+    import statistics
+
+    from connector_health.org import AccountMessage
+
+    try:
+        from connector_health.policy.cache import all_caches
+    except ImportError:  # an engine without the content caches (before issue 18)
+        all_caches = dict
+
+    config_path = Path(tempfile.mkdtemp(prefix="connector-health-worker-")) / "hub.json"
+    config_path.write_text(json.dumps(data))
+    os.environ.update({"CONNECTOR_HEALTH_CONFIG": str(config_path), "POWERTOOLS_SERVICE_NAME": "connector-health",
+                       "POWERTOOLS_METRICS_NAMESPACE": "ConnectorHealth", "POWERTOOLS_TRACE_DISABLED": "true"})
+    from handlers import worker
+
+    quiet = open(os.devnull, "w")  # noqa: SIM115 - Powertools' log lines, for the whole run
+    for handler in worker.logger.handlers:
+        handler.stream = quiet
+    org = json.loads(Path(env["CONNECTOR_HEALTH_SANDBOX_ORG"]).read_text())
+    accounts = sorted(org["members"], key=lambda a: org["members"][a]["number"])
+    size = data["org"].get("worker_batch_size", 5)
+    samples: list[dict] = []
+    original = worker._Batch.handle
+
+    def timed(self, record):  # the handler's per-record step: the account's pipeline, metrics and log line
+        first = position_in_batch[0] == 0
+        position_in_batch[0] += 1
+        c0, w0 = time.process_time(), time.perf_counter()
+        try:
+            return original(self, record)
+        finally:
+            samples.append({"cpu": time.process_time() - c0, "wall": time.perf_counter() - w0, "first": first})
+
+    position_in_batch = [0]
+    worker._Batch.handle = timed
+    passes = []
+    try:
+        for number in range(1, args.passes + 1):
+            run_id = f"bench-worker-{number}"
+            start = len(samples)
+            for i in range(0, len(accounts), size):
+                records = [{"messageId": f"{run_id}-{a}", "receiptHandle": "r", "md5OfBody": "",
+                            "body": AccountMessage(run_id=run_id, account_id=a).to_json(),
+                            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                            "awsRegion": "us-east-1"} for a in accounts[i:i + size]]
+                position_in_batch[0] = 0
+                with contextlib.redirect_stdout(io.StringIO()):  # Powertools' log and metric lines
+                    worker.handler({"Records": records}, _Context(f"{run_id}-{i}"))
+            got = samples[start:]
+            first = [s for s in got if s["first"]]
+            rest = [s for s in got if not s["first"]]
+            passes.append({
+                "pass": number, "accounts": len(got),
+                "cpu_first_in_batch": _spread([s["cpu"] for s in first]),
+                "cpu_after_first": _spread([s["cpu"] for s in rest]),
+                "cpu_after_first_mean": round(statistics.fmean(s["cpu"] for s in rest), 3) if rest else None,
+                "wall_first_in_batch": _spread([s["wall"] for s in first]),
+                "wall_after_first": _spread([s["wall"] for s in rest]),
+            })
+    finally:
+        worker._Batch.handle = original
+    return {"mode": "worker-batch", "accounts": args.accounts, "batch_size": size,
+            "exchanges": data["org"]["exchanges"], "passes": passes,
+            "caches": all_caches(),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=200)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--plans", default="all", help="comma-separated Defender plans in the member accounts (default all)")
     parser.add_argument("--no-exchanges", action="store_true", help="leave out the test exchanges (EXCHANGE_*)")
+    parser.add_argument("--worker-batch", action="store_true", help="the worker handler on batches (worker mode)")
+    parser.add_argument("--passes", type=int, default=2, help="worker mode: runs over the whole organisation")
+    parser.add_argument("--profile", type=int, default=0, metavar="K",
+                        help="worker mode: print the K functions with the most time of a cProfile of the run")
+    parser.add_argument("--profile-sort", default="tottime", help="pstats sort key (tottime, cumulative)")
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     from connector_health.sandbox import daemon
 
@@ -71,6 +182,20 @@ def main() -> int:
         if args.plans != "all":
             data["connectors"][0]["plans"] = args.plans.split(",")
         data["org"]["exchanges"] = not args.no_exchanges
+        if args.worker_batch:
+            if args.profile:  # one cProfile over the whole worker run; the top functions go to stderr
+                import cProfile
+                import pstats
+
+                profile = cProfile.Profile()
+                report = profile.runcall(worker_batches, args, env, data)
+                pstats.Stats(profile, stream=sys.stderr).sort_stats(args.profile_sort).print_stats(args.profile)
+            else:
+                report = worker_batches(args, env, data)
+            report["seed_seconds"] = round(seed_seconds, 1)
+            report["load_average_before_after"] = [load_before, os.getloadavg()]
+            print(json.dumps(report, indent=1))
+            return 0
         config = parse_config(data)
         _count_calls()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,26 +1,46 @@
-"""Measure a full `check` run against the sandbox at N roles and P providers, and the naive approach beside it.
+"""Measure `check` against the sandbox at N roles over P providers: the scan phase, the end-to-end CLI, peak RSS.
 
-    .venv/bin/python bench/scan_bench.py [--roles 100 1000 5000] [--runs 3] [--providers 5]   (`make bench`)
+    .venv/bin/python bench/scan_bench.py [--roles 20 1000 5000] [--runs 5] [--providers 5] [--profile 25]
+                                         [--clean] [--naive] [--table] [--code DIR] [--json FILE]
 
-Processes: the sandbox (moto server, the local TLS issuer, the STS stand-in) runs in the background
-(`sandbox.daemon`); the P-1 extra issuers run in a second helper process (same chain files, so their chains verify
-and their thumbprint is the sandbox's); each measurement runs in a fresh child process, so its peak RSS is the
-monitor's own (imports, snapshot, checks) and nothing of seeding or of earlier sizes.
+Processes: the sandbox (moto server, the local TLS issuer, the STS stand-in) runs in this process's threads; the
+P-1 extra issuers run in a helper process (same chain files, so their chains verify and their thumbprint is the
+sandbox's). Every measurement runs in a fresh child process, so its time includes the imports and the caches start
+empty, and its peak RSS is the monitor's own (nothing of the sandbox, of seeding or of earlier sizes). Before each
+measurement the emulated CloudTrail is put back as seeded (the Defender connector's one recent call): otherwise the
+probes of every earlier run pile up in the window `check` reads, and each further page of LookupEvents adds the
+quota's pause (0.56 s, see README "Live exchanges") to whatever run comes later.
 
-Seed, per size N: N roles, spread round-robin over the P providers, each with a trust policy for its provider
-(audience and identity pinned), an inline policy, and every tenth with a shared customer-managed policy
-attached. Connectors: the sandbox's Defender connector (six audiences) plus P-1 `generic` connectors, one per
-extra issuer, each naming one role. Every check is on, with TLS inspection and STS probes.
+Seed, per size N: N roles spread round-robin over the P providers, each with an inline policy, every tenth with a
+shared customer-managed policy attached. By default every role carries a trust-policy flaw, so that every role has
+findings (about 1.5 per role): roles of the Defender provider admit any session name (`MicrosoftDefenderForClouds_*`,
+the same document for all of them: TRUST_SUBJECT_UNRESTRICTED and TRUST_FOREIGN_IDENTITY_ADMITTED); two in three of
+the other roles also allow `sts:AssumeRole` (TRUST_UNEXPECTED_ACTION) and the third pins its subject with
+`ForAllValues:StringEquals` (TRUST_FORALLVALUES_ALLOW, TRUST_EXPECTED_IDENTITY_DENIED); their subjects differ per
+role (`bench-app-<i>`), so their documents are all distinct. `--clean` seeds flawless roles instead (issue 9's seed).
+Connectors: the sandbox's Defender connector (six audiences, every plan, ReadOnlyAccess on two roles) plus P-1
+`generic` connectors, one per extra issuer, each naming one role. Every check is on, with TLS inspection, STS probes
+and the CloudTrail read.
 
-Measured per N: wall time of `scan_account` (median, min, max of `--runs`), IAM and STS calls by operation (a
-botocore `before-call` hook on the session: one count per API call, retries not counted), TLS handshakes (the
-inspector's counter), findings, peak RSS of the child; the naive collector on the same seed (ListRoles, then per
-role GetRole / ListAttachedRolePolicies / ListRolePolicies / GetRolePolicy, and GetPolicy / GetPolicyVersion per
-customer-managed policy attached, plus the OIDC providers), its calls and time. Once: the Lambda handler's cold
-import (`python -X importtime -c "import handlers.scan"`, cumulative time of `handlers.scan`, median of 5).
+Measured per N and run (`--runs` fresh children of each kind, interleaved; median and min-max reported):
+- scan phase: `scan_account` in a fresh process (wall and CPU of the process; the imports are reported apart);
+- end-to-end: `connector-health check --format json` (and `--format table` with `--table`) as a fresh process,
+  output to a file: wall, CPU (user+sys of the child, from wait4) and peak RSS (the child's VmHWM);
+- once per N: IAM and STS calls by operation (a botocore `before-call` hook: one count per API call, retries not
+  counted), TLS handshakes, findings by check, and with `--profile K` the K functions with the most own time of one
+  more scan under cProfile (cProfile slows the scan down about 2x; read the shares, not the seconds).
+- with `--naive`: the naive collector on the same seed (ListRoles, then per role GetRole / ListAttachedRolePolicies /
+  ListRolePolicies / GetRolePolicy, and GetPolicy / GetPolicyVersion per customer-managed policy attached).
+Once: the cold import of the Lambda handler and of what `check` imports (`python -X importtime`, median of 5).
 
-Targets (issue 9): IAM+STS calls <= ceil(N/1000) + 2 x providers + probes + 5; 1,000 roles <= 4 s and 5,000 roles
-<= 15 s median; peak RSS <= 256 MB at 5,000 roles; cold import <= 0.5 s.
+`--code DIR` measures the engine of another checkout (its `lambdas/` on the children's PYTHONPATH), e.g. a
+`git archive` of an older commit, against the same sandbox and seed: before/after comparisons on one machine.
+The machine's load average is printed before and after: other work on the machine inflates wall times, CPU times
+much less.
+
+Targets (issue 18, quiet machine, median): 20 roles end-to-end <= 1.2 s; 1,000 roles with findings: scan phase
+<= 1.5 s and end-to-end <= 2.5 s; 5,000 roles <= 6 s within 160 MB. API calls (issue 9): IAM+STS calls <=
+ceil(N/1000) + 2 x providers + probes + 5.
 """
 
 from __future__ import annotations
@@ -30,7 +50,6 @@ import json
 import math
 import os
 import re
-import resource
 import signal
 import statistics
 import subprocess
@@ -42,7 +61,8 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lambdas"))
+# Children measure the engine of `--code` (BENCH_LAMBDAS); the sandbox and the issuers always run this checkout's.
+sys.path.insert(0, os.environ.get("BENCH_LAMBDAS") or str(ROOT / "lambdas"))
 
 DEFENDER_AUD = "api://4d8bed1f-eee7-4d8e-b0dc-8462049a4479"
 DEFENDER_SESSION = "MicrosoftDefenderForClouds_0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b"
@@ -50,6 +70,17 @@ INLINE = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["s3:GetObject", "ec2:Describe*"], "Resource": "*"}]}
 SHARED_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["cloudtrail:LookupEvents", "logs:Describe*"], "Resource": "*"}]}
+# The CLI as a fresh process that writes its peak RSS (VmHWM: the peak of this program's own memory; ru_maxrss of a
+# child would also count the pages it shared with this large process between fork and exec) to BENCH_PEAK_FILE.
+CLI = ("import atexit, os, sys; atexit.register(lambda: open(os.environ['BENCH_PEAK_FILE'], 'w').write("
+       "next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])); "
+       "from connector_health.cli import main; sys.exit(main())")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (VmHWM), in MB."""
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
 
 
 # ---------------------------------------------------------------------------------------------- extra issuers
@@ -89,28 +120,52 @@ def start_issuers(pki_dir: Path, count: int, workdir: Path) -> tuple[subprocess.
 
 
 # ---------------------------------------------------------------------------------------------- seeding
-def trust_policy(provider_arn: str, issuer_key: str, defender: bool, index: int) -> dict:
+def trust_policy(provider_arn: str, issuer_key: str, defender: bool, index: int, flawed: bool = False) -> dict:
+    """The role's trust policy: pinned to its provider's audience and to one caller, or with one flaw (module
+    docstring) when `flawed`."""
+    action: str | list[str] = "sts:AssumeRoleWithWebIdentity"
     if defender:
-        cond = {f"{issuer_key}:aud": DEFENDER_AUD, "sts:RoleSessionName": DEFENDER_SESSION}
+        cond = {"StringEquals": {f"{issuer_key}:aud": DEFENDER_AUD}}
+        if flawed:
+            cond["StringLike"] = {"sts:RoleSessionName": "MicrosoftDefenderForClouds_*"}
+        else:
+            cond["StringEquals"]["sts:RoleSessionName"] = DEFENDER_SESSION
     else:
-        cond = {f"{issuer_key}:aud": "bench-aud", f"{issuer_key}:sub": f"bench-app-{index}"}
+        pins = {f"{issuer_key}:aud": "bench-aud", f"{issuer_key}:sub": f"bench-app-{index}"}
+        cond = {"StringEquals": pins}
+        if flawed and (index // 5) % 3 == 2:
+            cond = {"StringEquals": {f"{issuer_key}:aud": "bench-aud"},
+                    "ForAllValues:StringEquals": {f"{issuer_key}:sub": f"bench-app-{index}"}}
+        elif flawed:
+            action = ["sts:AssumeRoleWithWebIdentity", "sts:AssumeRole"]
     return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": cond}}]}
+        "Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": action, "Condition": cond}]}
 
 
-def seed_roles(iam, providers: list[tuple[str, str]], shared_arn: str, start: int, count: int) -> None:
-    def one(i: int) -> None:
+def seed_roles(iam, providers: list[tuple[str, str]], shared_arn: str, start: int, count: int,
+               flawed: bool = False) -> None:
+    for i in range(start, start + count):  # one at a time: moto's IAM backend is not thread-safe
         arn, url = providers[i % len(providers)]
         name = f"bench-role-{i:05d}"
         iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
-            trust_policy(arn, url.removeprefix("https://"), i % len(providers) == 0, i)))
+            trust_policy(arn, url.removeprefix("https://"), i % len(providers) == 0, i, flawed)))
         iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=json.dumps(INLINE))
         if i % 10 == 0:
             iam.attach_role_policy(RoleName=name, PolicyArn=shared_arn)
 
-    for i in range(start, start + count):  # one at a time: moto's IAM backend is not thread-safe
-        one(i)
+
+def seed_providers(iam, env: dict[str, str], extra: list[str]) -> tuple[list[tuple[str, str]], str]:
+    """The sandbox's provider plus one provider per extra issuer (same chain, so the sandbox's thumbprint), and the
+    shared customer-managed policy: (provider ARN, issuer URL) pairs and the policy's ARN, for `seed_roles`."""
+    first = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"][0]["Arn"]
+    thumbprint = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=first)["ThumbprintList"][0]
+    providers = [(first, env["CONNECTOR_HEALTH_ISSUER_URL"])]
+    for url in extra:
+        arn = iam.create_open_id_connect_provider(Url=url, ClientIDList=["bench-aud"],
+                                                  ThumbprintList=[thumbprint])["OpenIDConnectProviderArn"]
+        providers.append((arn, url))
+    shared = iam.create_policy(PolicyName="bench-shared", PolicyDocument=json.dumps(SHARED_POLICY))["Policy"]["Arn"]
+    return providers, shared
 
 
 def bench_config(base: dict, issuers: list[str]) -> dict:
@@ -121,48 +176,61 @@ def bench_config(base: dict, issuers: list[str]) -> dict:
     return config
 
 
-# ---------------------------------------------------------------------------------------------- measurement (child)
-def measure(config_path: str, runs: int, naive: bool) -> dict:
+def fresh_trail(sandbox) -> None:
+    """The emulated CloudTrail as seeded: the Defender connector's one recent call, nothing of earlier runs."""
+    from connector_health.sandbox.account import defender_history
+
+    seeded = sandbox.seeded
+    sandbox.sts.trail.reset()
+    sandbox.sts.trail.record(defender_history(seeded["account"], seeded["provider_arn"], seeded["roles"],
+                                              sandbox.issuer.url, sandbox.sts.trail_region, sandbox.token_client_id))
+
+
+# ---------------------------------------------------------------------------------------------- children
+def measure(config_path: str, mode: str) -> dict:
+    """In a fresh process: one scan (`mode` "scan"), one scan under cProfile ("profile"), or the naive collector."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     import boto3
 
     from connector_health.config import load_config
     from connector_health.engine import scan_account
 
+    import_s = time.perf_counter() - wall0
     config = load_config(config_path)
     session = boto3.session.Session()
     calls: Counter[str] = Counter()
     session.events.register("before-call", lambda model, **_: calls.update(
         [f"{model.service_model.service_name}:{model.name}"]))
-    times, per_run_calls, last = [], [], None
-    for _ in range(runs):
-        calls.clear()
+    if mode == "naive":
         t0 = time.perf_counter()
-        last = scan_account(config, session=session)
-        times.append(time.perf_counter() - t0)
-        per_run_calls.append(dict(calls))
-    out = {
-        "times": times, "calls": per_run_calls[-1], "tls": last.stats.get("tls_handshakes"),
-        "findings": len(last.findings), "roles": len(last.snapshot.roles),
-        "probes": sum(1 for p in (last.stats.get("exchange") or {}).get("probes", []) if p.get("latency_ms") is not None
-                      and not p.get("inherited_from")),
-        "check_errors": [f.message for f in last.findings if f.check_id.startswith("MONITOR_")],
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-    if os.environ.get("BENCH_PROFILE"):  # one more run under cProfile, top functions to stderr
+        naive_collect(session)
+        return {"naive_seconds": time.perf_counter() - t0, "naive_calls": dict(calls)}
+    if mode == "profile":
         import cProfile
         import pstats
 
         profile = cProfile.Profile()
         profile.runcall(scan_account, config, session=session)
-        stats = pstats.Stats(profile, stream=sys.stderr).sort_stats(os.environ["BENCH_PROFILE"])
-        stats.print_stats(40)
-    if naive:
-        calls.clear()
-        t0 = time.perf_counter()
-        naive_collect(session)
-        out["naive_seconds"] = time.perf_counter() - t0
-        out["naive_calls"] = dict(calls)
-    return out
+        stats = pstats.Stats(profile)
+        total = sum(row[2] for row in stats.stats.values())
+        rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:int(os.environ["BENCH_TOP"])]
+        return {"profile_total": total, "profile": [
+            {"function": f"{Path(file).name}:{line}({name})", "calls": row[1], "own_s": row[2], "cumulative_s": row[3]}
+            for (file, line, name), row in rows]}
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = scan_account(config, session=session)
+    scan_wall, scan_cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "import_s": import_s, "scan_s": scan_wall, "scan_cpu_s": scan_cpu,
+        "process_cpu_s": time.process_time() - cpu0, "calls": dict(calls), "tls": result.stats.get("tls_handshakes"),
+        "findings": len(result.findings), "roles": len(result.snapshot.roles),
+        "flawed_roles": len({f.resource_arn for f in result.findings if "/bench-role-" in f.resource_arn}),
+        "by_check": dict(Counter(f.check_id for f in result.findings)),
+        "probes": sum(1 for p in (result.stats.get("exchange") or {}).get("probes", [])
+                      if p.get("latency_ms") is not None and not p.get("inherited_from")),
+        "check_errors": [f.message for f in result.findings if f.check_id.startswith("MONITOR_")],
+        "rss_mb": peak_rss_mb(),
+    }
 
 
 def naive_collect(session) -> dict:
@@ -192,27 +260,106 @@ def naive_collect(session) -> dict:
     return roles
 
 
-def run_child(config_path: Path, runs: int, naive: bool, env: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--measure", str(config_path), str(runs), "1" if naive else "0"],
+def child_env(code: Path) -> dict:
+    return dict(os.environ, PYTHONPATH=str(code / "lambdas"), BENCH_LAMBDAS=str(code / "lambdas"))
+
+
+def run_measure(config_path: Path, mode: str, env: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--measure", str(config_path), mode],
                          env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"measurement failed:\n{out.stderr[-3000:]}")
-    if os.environ.get("BENCH_PROFILE"):
-        sys.stderr.write(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def cold_import(samples: int = 5) -> float:
-    """Cumulative import time of `handlers.scan` in seconds (median), pyc files already compiled."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "lambdas"))
-    pattern = re.compile(r"import time:\s+\d+\s+\|\s+(\d+)\s+\|\s+handlers\.scan\s*$", re.M)
+def run_cli(config_path: Path, fmt: str, env: dict, workdir: Path) -> dict:
+    """`connector-health check` as a fresh process: wall, CPU (user+sys) and peak RSS from wait4."""
+    out_path, peak_path = workdir / f"check.{fmt}", workdir / "check.peak"
+    peak_path.unlink(missing_ok=True)
+    with open(out_path, "wb") as out, open(workdir / "check.err", "wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", CLI, "check", "--config", str(config_path), "--format", fmt,
+                                 "--fail-on", "critical"], env=dict(env, BENCH_PEAK_FILE=str(peak_path)),
+                                stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"check exited {proc.returncode}: {(workdir / 'check.err').read_text()[-2000:]}")
+    findings = len(json.loads(out_path.read_text())["findings"]) if fmt == "json" else None
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": int(peak_path.read_text()) / 1024,
+            "findings": findings}
+
+
+_IMPORT_LINE = re.compile(r"import time:\s+\d+\s+\|\s+(\d+)\s+\| ( *)(\S+)\s*$", re.M)
+
+
+def cold_import(code: Path, statement: str, samples: int = 5) -> float:
+    """Import time in seconds (median of `samples`; sum of the top-level cumulative times of `python -X importtime`),
+    .pyc files already compiled."""
+    env = child_env(code)
     values = []
     for i in range(samples + 1):
-        err = subprocess.run([sys.executable, "-X", "importtime", "-c", "import handlers.scan"], env=env,
+        err = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], env=env,
                              capture_output=True, text=True, check=True).stderr
         if i:  # the first run compiles the .pyc files
-            values.append(int(pattern.search(err).group(1)) / 1e6)
+            values.append(sum(int(m.group(1)) for m in _IMPORT_LINE.finditer(err) if not m.group(2)) / 1e6)
     return statistics.median(values)
+
+
+# ---------------------------------------------------------------------------------------------- report
+def spread(values: list[float], digits: int = 2) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def report(args: argparse.Namespace, rows: list[tuple[int, dict]], imports: dict[str, float],
+           load: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+    print(f"connector-health scan bench: {os.cpu_count()} cores, {args.providers} providers, "
+          f"{'flawless roles' if args.clean else 'a trust flaw on every role'}, {args.runs} fresh processes per "
+          f"measure, median (min-max); every check on (TLS inspection, STS probes, CloudTrail); sandbox outside the "
+          f"measured processes; code: {args.code}")
+    print(f"load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load[0])}, "
+          f"after: {' '.join(f'{x:.2f}' for x in load[1])}")
+    head = (f"{'roles':>6} {'findings':>8} {'scan s':>17} {'scan cpu s':>17} {'check s':>17} {'check cpu s':>17} "
+            f"{'check RSS MB':>15} {'calls':>5} {'target':>6}")
+    print(head)
+    print("-" * len(head))
+    for n, r in rows:
+        scans, clis = r["scans"], r["cli_json"]
+        total = sum(scans[-1]["calls"].get(k, 0) for k in scans[-1]["calls"] if k.split(":")[0] in ("iam", "sts"))
+        target = math.ceil(n / 1000) + 2 * args.providers + scans[-1]["probes"] + 5
+        print(f"{n:>6} {scans[-1]['findings']:>8} {spread([s['scan_s'] for s in scans]):>17} "
+              f"{spread([s['scan_cpu_s'] for s in scans]):>17} {spread([c['wall_s'] for c in clis]):>17} "
+              f"{spread([c['cpu_s'] for c in clis]):>17} {spread([c['rss_mb'] for c in clis], 0):>15} "
+              f"{total:>5} {target:>6}")
+    print("-" * len(head))
+    for n, r in rows:
+        scans = r["scans"]
+        print(f"at {n}: imports before the scan {spread([s['import_s'] for s in scans])} s; scan child peak RSS "
+              f"{spread([s['rss_mb'] for s in scans], 0)} MB; roles with findings {scans[-1]['flawed_roles']} of "
+              f"{n} bench roles")
+        if r.get("cli_table"):
+            t = r["cli_table"]
+            print(f"  check --format table: {spread([c['wall_s'] for c in t])} s, cpu "
+                  f"{spread([c['cpu_s'] for c in t])} s, peak RSS {spread([c['rss_mb'] for c in t], 0)} MB")
+        print("  calls: " + ", ".join(f"{k}={v}" for k, v in sorted(scans[-1]["calls"].items())))
+        print("  findings: " + ", ".join(f"{k}={v}" for k, v in sorted(scans[-1]["by_check"].items())))
+        if scans[-1]["check_errors"]:
+            print("  monitor findings: " + " | ".join(m[:120] for m in scans[-1]["check_errors"]))
+        if "naive" in r:
+            naive = r["naive"]
+            calls = sum(naive["naive_calls"].values())
+            print(f"  naive collector: {calls} calls in {naive['naive_seconds']:.1f} s")
+        if "profile" in r:
+            prof = r["profile"]
+            print(f"  profile of one scan (cProfile, {prof['profile_total']:.2f} s of own time; top by own time):")
+            for row in prof["profile"]:
+                print(f"    {row['own_s']:7.3f} s own {100 * row['own_s'] / prof['profile_total']:5.1f}%  "
+                      f"{row['cumulative_s']:7.3f} s cum  {row['calls']:>9} calls  {row['function']}")
+    for name, value in imports.items():
+        print(f"cold import (python -X importtime, median of 5) {name}: {value:.3f} s")
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -221,79 +368,81 @@ def main() -> None:
         serve_issuers(Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--measure":
-        print(json.dumps(measure(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1")))
+        print(json.dumps(measure(sys.argv[2], sys.argv[3])))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--roles", type=int, nargs="+", default=[100, 1000, 5000])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--roles", type=int, nargs="+", default=[20, 1000, 5000])
+    parser.add_argument("--runs", type=int, default=5, help="fresh processes per measure and size (default 5)")
     parser.add_argument("--providers", type=int, default=5)
-    parser.add_argument("--no-naive", action="store_true", help="skip the naive collector")
-    parser.add_argument("--profile", metavar="SORT", help="print a cProfile of one more run per size (e.g. cumulative)")
+    parser.add_argument("--clean", action="store_true", help="flawless roles (no findings on the bench roles)")
+    parser.add_argument("--naive", action="store_true", help="also run the naive collector once per size")
+    parser.add_argument("--no-naive", action="store_true", help=argparse.SUPPRESS)  # the default now
+    parser.add_argument("--table", action="store_true", help="also measure `check --format table`")
+    parser.add_argument("--profile", type=int, default=0, metavar="K",
+                        help="print the K functions with the most own time of one more scan per size (cProfile)")
+    parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose engine is measured (default: this one)")
+    parser.add_argument("--json", type=Path, help="also write the raw measurements to this file")
     args = parser.parse_args()
-    if args.profile:
-        os.environ["BENCH_PROFILE"] = args.profile
+    args.code = args.code.resolve()
+    load_before = os.getloadavg()
 
     import boto3
     import yaml
 
-    from connector_health.sandbox import daemon
+    from connector_health.sandbox import Sandbox
 
     workdir = Path(tempfile.mkdtemp(prefix="connector-health-bench-"))
-    env = daemon.up(workdir / "sandbox")
+    sandbox = Sandbox(workdir / "sandbox").start()
+    env = sandbox.env()
     os.environ.update(env)
     issuers_proc = None
     try:
         pki_dir = Path(env["CONNECTOR_HEALTH_CA_BUNDLE"]).parent
         issuers_proc, extra = start_issuers(pki_dir, args.providers - 1, workdir)
         iam = boto3.client("iam")
-        first = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"][0]["Arn"]
-        thumbprint = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=first)["ThumbprintList"][0]
-        providers = [(first, env["CONNECTOR_HEALTH_ISSUER_URL"])]
-        for url in extra:
-            arn = iam.create_open_id_connect_provider(Url=url, ClientIDList=["bench-aud"],
-                                                      ThumbprintList=[thumbprint])["OpenIDConnectProviderArn"]
-            providers.append((arn, url))
-        shared = iam.create_policy(PolicyName="bench-shared", PolicyDocument=json.dumps(SHARED_POLICY))["Policy"]["Arn"]
+        providers, shared = seed_providers(iam, env, extra)
         config_path = workdir / "bench.yaml"
         base = yaml.safe_load(Path(env["CONNECTOR_HEALTH_CONFIG"]).read_text())
         config_path.write_text(yaml.safe_dump(bench_config(base, extra), sort_keys=False))
 
-        child_env = dict(os.environ, PYTHONPATH=str(ROOT / "lambdas"))
+        cenv = child_env(args.code)
+        # .pyc files compiled before anything is measured (as a layer ships them; no child pays for compiling)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.code / "lambdas")], check=True)
+        if args.profile:
+            cenv["BENCH_TOP"] = str(args.profile)
         rows, seeded = [], 0
         for n in sorted(args.roles):
-            seed_roles(iam, providers, shared, seeded, n - seeded)
+            seed_roles(iam, providers, shared, seeded, n - seeded, flawed=not args.clean)
             seeded = n
-            rows.append((n, run_child(config_path, args.runs, not args.no_naive, child_env)))
-        import_s = cold_import()
+            row: dict = {"scans": [], "cli_json": [], "cli_table": []}
+            for _ in range(args.runs):  # interleaved, so that a burst of load touches every kind alike
+                fresh_trail(sandbox)
+                row["scans"].append(run_measure(config_path, "scan", cenv))
+                fresh_trail(sandbox)
+                row["cli_json"].append(run_cli(config_path, "json", cenv, workdir))
+                if args.table:
+                    fresh_trail(sandbox)
+                    row["cli_table"].append(run_cli(config_path, "table", cenv, workdir))
+            if args.profile:
+                fresh_trail(sandbox)
+                row["profile"] = run_measure(config_path, "profile", cenv)
+            if args.naive:
+                row["naive"] = run_measure(config_path, "naive", cenv)
+            rows.append((n, row))
+        imports = {
+            "handlers.scan": cold_import(args.code, "import handlers.scan"),
+            "what `check` imports (cli, config, engine, output)": cold_import(
+                args.code, "import connector_health.cli, connector_health.config, connector_health.engine, "
+                           "connector_health.output"),
+        }
     finally:
         if issuers_proc:
             issuers_proc.terminate()
             issuers_proc.wait(10)
-        daemon.down(workdir / "sandbox")
-
-    print(f"connector-health scan bench: {os.cpu_count()} cores, {args.providers} providers, median of {args.runs} "
-          f"runs per size, every check on (TLS inspection and STS probes included); sandbox in separate processes")
-    head = (f"{'roles':>6} {'median s':>8} {'min-max s':>11} {'IAM+STS calls':>13} {'target':>6} {'TLS':>3} "
-            f"{'findings':>8} {'peak RSS MB':>11} {'naive calls':>11} {'naive s':>8} {'calls ratio':>11} {'time ratio':>10}")
-    print(head)
-    print("-" * len(head))
-    for n, r in rows:
-        total = sum(r["calls"].values())
-        target = math.ceil(n / 1000) + 2 * args.providers + r["probes"] + 5
-        naive_calls = sum(r.get("naive_calls", {}).values())
-        med = statistics.median(r["times"])
-        spread = f"{min(r['times']):.2f}-{max(r['times']):.2f}"
-        naive_s = r.get("naive_seconds")
-        print(f"{n:>6} {med:>8.2f} {spread:>11} {total:>13} {target:>6} {r['tls']:>3} {r['findings']:>8} "
-              f"{r['rss_mb']:>11.0f} {naive_calls or '-':>11} {f'{naive_s:.1f}' if naive_s else '-':>8} "
-              f"{f'{naive_calls / total:.0f}x' if naive_calls else '-':>11} "
-              f"{f'{naive_s / med:.1f}x' if naive_s else '-':>10}")
-    print("-" * len(head))
-    print(f"handler cold import (python -X importtime -c 'import handlers.scan', median of 5): {import_s:.3f} s")
-    for n, r in rows:
-        print(f"calls at {n}: " + ", ".join(f"{k}={v}" for k, v in sorted(r["calls"].items())))
-        if r["check_errors"]:
-            print(f"  monitor findings at {n}: " + " | ".join(m[:120] for m in r["check_errors"]))
+        sandbox.stop()
+    report(args, rows, imports, (load_before, os.getloadavg()))
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "imports": imports, "code": str(args.code)}, indent=1))
 
 
 if __name__ == "__main__":

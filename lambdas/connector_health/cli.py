@@ -141,7 +141,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _check_org(args, config)
 
     from .engine import scan_account
-    from .output import exit_status, findings_json, render_table
+    from .output import exit_status, render_table, write_findings_json
 
     if args.format == "table" and sys.stderr.isatty():
         from rich.console import Console
@@ -154,7 +154,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if unread:
         return _fail(f"cannot read the account, nothing was checked: {unread}")
     if args.format == "json":
-        print(findings_json(result.findings, result.summary()))
+        write_findings_json(result.findings, result.summary())
     elif args.format == "ocsf":
         _print_ocsf(result.findings, config.region, result.snapshot.partition)
     else:

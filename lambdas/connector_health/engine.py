@@ -11,14 +11,16 @@ others' findings stay open, and the MONITOR_* finding of the failed read names t
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import boto3
 
-from .checks import CheckContext, all_checks
+from .checks import Check, CheckContext, all_checks
 from .checks.monitor import ACCOUNT_WIDE
 from .collect.aws import BOTO_CONFIG, AccountSnapshot, SnapshotCollector
 from .collect.stacks import inspect_stack
@@ -169,6 +171,45 @@ def _error_finding(ctx: CheckContext, check_id: str, exc: Exception) -> Finding:
     )
 
 
+# Parts known as soon as the snapshot is read: a connector check that needs and reads nothing else may run while
+# the issuers, STS and CloudTrail are being asked (it must not read `ctx.issuer` or the extras either: a check that
+# does declares the part, see `Check.reads`).
+SNAPSHOT_PARTS = frozenset({"roles", "providers"})
+
+
+def _snapshot_check(check: Check) -> bool:
+    declared = {*check.needs, *check.reads}
+    return check.scope == "connector" and bool(declared) and declared <= SNAPSHOT_PARTS
+
+
+def _snapshot_checks(config: Config, connectors: list[Connector], snapshot: AccountSnapshot, checks: list[Check],
+                     available: set[str], baselines: dict[str, dict[str, Any]] | None, now: dt.datetime
+                     ) -> dict[tuple[str, str], list[Finding] | Exception]:
+    """The findings (or the exception) of every check that reads the snapshot alone, per (connector, check), run
+    in the scan's order; the main loop takes them from here instead of running the check again."""
+    out: dict[tuple[str, str], list[Finding] | Exception] = {}
+    for conn in connectors:
+        ctx = CheckContext(config=config, connector=conn, snapshot=snapshot, issuer=None, now=now,
+                           extras={"baseline": (baselines or {}).get(conn.name)})
+        for check in checks:
+            if not _snapshot_check(check) or not set(check.needs) <= available:
+                continue
+            try:
+                out[(conn.name, check.id)] = list(check.run(ctx))
+            except Exception as exc:  # noqa: BLE001 - reported by the main loop, as if raised there
+                out[(conn.name, check.id)] = exc
+    return out
+
+
+def _side_view(snapshot: AccountSnapshot) -> AccountSnapshot:
+    """The same snapshot (roles, policies, providers and the parsed-document caches shared) with read errors and
+    call counts of its own, for a phase that runs beside another one."""
+    view = copy.copy(snapshot)
+    view.read_errors = []
+    view.api_calls = {}
+    return view
+
+
 def scan_account(
     config: Config,
     *,
@@ -200,31 +241,51 @@ def scan_account(
         provider = snapshot.provider_for(conn.issuer)
         issuers.setdefault(conn.issuer, set()).update(provider.thumbprints if provider else ())
     inspector = inspector or IssuerInspector(config.issuer_inspection)
-    reports = inspector.inspect_all(issuers)
+    checks = all_checks()
+    available = _parts_available(snapshot)
 
-    # Test exchanges against STS (forged probes, real tokens); the EXCHANGE_* checks read the results.
-    exchange_results: ExchangeResults | None = None
-    if exchanges:
+    def inspect_and_exchange() -> tuple[dict[str, IssuerReport], ExchangeResults | None]:
+        reports = inspector.inspect_all(issuers)
+        if not exchanges:
+            return reports, None
+        # Test exchanges against STS (forged probes, real tokens); the EXCHANGE_* checks read the results.
         runner = ExchangeRunner(config, snapshot, reports, session=collector.session, inspector=inspector,
                                 secrets_session=secrets_session)
-        exchange_results = runner.run(connectors)
+        return reports, runner.run(connectors)
 
-    # Onboarding stacks (STACK_*): existence and drift detection, for connectors that name one.
-    stacks = {}
-    for conn in connectors:
-        if conn.stack_name:
-            cfn = collector.session.client("cloudformation", region_name=config.region, config=BOTO_CONFIG)
-            stacks[conn.name] = inspect_stack(cfn, conn.stack_name)
-            snapshot.read_errors.extend(stacks[conn.name].errors)
+    def stacks_and_live(view: AccountSnapshot) -> tuple[dict[str, Any], LiveResults | None]:
+        # Onboarding stacks (STACK_*): existence and drift detection, for connectors that name one.
+        stacks = {}
+        for conn in connectors:
+            if conn.stack_name:
+                cfn = collector.session.client("cloudformation", region_name=config.region, config=BOTO_CONFIG)
+                stacks[conn.name] = inspect_stack(cfn, conn.stack_name)
+        # The connectors' real exchanges, from CloudTrail (EXCHANGE_LIVE_*).
+        live_results: LiveResults | None = None
+        if live and config.live_exchanges.enabled:
+            live_results = collect_live_exchanges(config, collector.session, view, connectors, now=now,
+                                                  state=live_state)
+        return stacks, live_results
 
-    # The connectors' real exchanges, from CloudTrail (EXCHANGE_LIVE_*).
-    live_results: LiveResults | None = None
-    if live and config.live_exchanges.enabled:
-        live_results = collect_live_exchanges(config, collector.session, snapshot, connectors, now=now,
-                                              state=live_state)
+    # What waits on the network (issuers, STS, CloudFormation, CloudTrail) runs in two threads while this one
+    # evaluates the checks that read the snapshot alone (trust and permissions: the CPU-bound part). The second
+    # thread writes its read errors and call counts to a view of the snapshot; they are added after the first
+    # thread's, so the snapshot ends up exactly as when the phases ran one after another.
+    view = _side_view(snapshot)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="scan-io") as pool:
+        exchanging = pool.submit(inspect_and_exchange)
+        reading = pool.submit(stacks_and_live, view)
+        early = _snapshot_checks(config, connectors, snapshot, checks, available, baselines, now)
+        reports, exchange_results = exchanging.result()
+        stacks, live_results = reading.result()
+    for status in stacks.values():
+        snapshot.read_errors.extend(status.errors)
+    snapshot.read_errors.extend(view.read_errors)
+    for action, count in view.api_calls.items():
+        snapshot.api_calls[action] = snapshot.api_calls.get(action, 0) + count
 
-    checks = all_checks()
-    available = _parts_available(snapshot) | ({"cloudtrail"} if live_results and live_results.available else set())
+    if live_results and live_results.available:
+        available = available | {"cloudtrail"}
     findings: list[Finding] = []
     coverage = Coverage()
     for conn in connectors:
@@ -243,8 +304,14 @@ def scan_account(
             if not set(check.needs) <= parts:
                 not_run[check.id] = ", ".join(missing)
                 continue
+            outcome = early.get((conn.name, check.id))
             try:
-                findings.extend(check.run(ctx))
+                if outcome is None:
+                    findings.extend(check.run(ctx))
+                elif isinstance(outcome, Exception):
+                    raise outcome
+                else:
+                    findings.extend(outcome)
             except Exception as exc:  # noqa: BLE001 - a broken check becomes a finding, never a stopped run
                 findings.append(_error_finding(ctx, check.id, exc))
                 not_run[check.id] = "raised"

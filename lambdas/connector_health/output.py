@@ -1,16 +1,19 @@
-"""Rendering findings: JSON for machines (the stable interface in PRODUCT.md), a table for people."""
+"""Rendering findings: JSON for machines (the stable interface in PRODUCT.md), a table for people.
+
+rich is imported only when a table is drawn: `check --format json` and the Lambda handlers never load it.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -21,27 +24,51 @@ SEVERITY_STYLE = {
 }
 
 
-class OutputConsole(Console):
-    """rich's Console, except that a reader going away (`| head`) is left to the CLI, which ends quietly with 141:
-    rich's own handling exits 1, the status that means "findings"."""
+@functools.lru_cache(maxsize=1)
+def _output_console_class() -> type:
+    from rich.console import Console
 
-    def on_broken_pipe(self) -> None:
-        raise BrokenPipeError
+    class OutputConsole(Console):
+        """rich's Console, except that a reader going away (`| head`) is left to the CLI, which ends quietly with
+        141: rich's own handling exits 1, the status that means "findings"."""
+
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return OutputConsole
 
 
 def output_console(out: TextIO | None = None) -> Console:
     """The console findings are printed on. Not a terminal (CI logs, pipes): a wide fixed width keeps tables
     readable."""
     width = None if (out is None and sys.stdout.isatty()) else 160
-    return OutputConsole(file=out, soft_wrap=False, width=width)
+    return _output_console_class()(file=out, soft_wrap=False, width=width)
 
 
 def findings_json(findings: list[Finding], summary: dict[str, Any]) -> str:
     return json.dumps({"findings": [f.to_dict() for f in findings], "summary": summary}, indent=2, default=str)
 
 
+def write_findings_json(findings: list[Finding], summary: dict[str, Any], out: TextIO | None = None) -> None:
+    """`print(findings_json(...))`, byte for byte, written as it is encoded: 7,000 findings are ~7 MB of text and
+    a million small pieces, which the whole document as one string would hold in memory at once."""
+    out = out or sys.stdout
+    encoder = json.JSONEncoder(indent=2, default=str)
+    pending: list[str] = []
+    for chunk in encoder.iterencode({"findings": [f.to_dict() for f in findings], "summary": summary}):
+        pending.append(chunk)
+        if len(pending) >= 8192:
+            out.write("".join(pending))
+            pending.clear()
+    pending.append("\n")
+    out.write("".join(pending))
+
+
 def render_table(findings: list[Finding], summary: dict[str, Any], out: TextIO | None = None, *,
                  console: Console | None = None, show_remediation: bool = True) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     console = console or output_console(out)
     if not findings:
         console.print(Text("No findings: every check passed.", style="green"))

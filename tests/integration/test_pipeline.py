@@ -179,6 +179,48 @@ def test_reminder_after_the_interval(primed, config):
     assert "STILL OPEN" in alerts[1]["body"] and "still open" in alerts[1]["subject"]
 
 
+def _observe_writes(session) -> list[dict]:
+    """The UpdateItem calls that record an observation (they set last_seen), as the client sends them."""
+    writes: list[dict] = []
+
+    def note(params, **_):
+        if "last_seen" in params.get("UpdateExpression", ""):
+            writes.append(params)
+
+    session.events.register("provide-client-params.dynamodb.UpdateItem", note)
+    return writes
+
+
+def test_an_unchanged_open_finding_is_not_written_again_until_last_seen_is_a_day_old(primed, config):
+    _attach_admin(primed)
+    session = boto3.session.Session()
+    writes = _observe_writes(session)
+    now = dt.datetime.now(dt.timezone.utc)
+    first = _run(config, "w1", session=session, now=now)
+    open_findings = {f.check_id for f in first.scan.findings if f.connector != "*"}
+    assert "PERMS_ADMIN_ACCESS" in open_findings and len(writes) >= len(open_findings)
+    writes.clear()
+    _run(config, "w2", session=session, now=now + dt.timedelta(hours=1))
+    assert writes == []  # same findings, same evidence: nothing to record but a later last_seen
+    _detach_admin(primed)
+    _run(config, "w3", session=session, now=now + dt.timedelta(hours=2))
+    resolved = [w for w in writes if w["ExpressionAttributeValues"][":s"] == "resolved"]
+    assert {w["ExpressionAttributeValues"][":c"] for w in resolved} >= {"PERMS_ADMIN_ACCESS"}
+    _attach_admin(primed)
+    writes.clear()
+    _run(config, "w4", session=session, now=now + dt.timedelta(hours=3))  # open again: written
+    assert {w["ExpressionAttributeValues"][":c"] for w in writes} >= {"PERMS_ADMIN_ACCESS"}
+    writes.clear()
+    _run(config, "w5", session=session, now=now + dt.timedelta(hours=27))  # a day later: last_seen refreshed
+    assert {w["ExpressionAttributeValues"][":c"] for w in writes} >= {"PERMS_ADMIN_ACCESS"}
+    store = StateStore(config.state.table_name)
+    records = store.load_findings("123456789012", "defender")
+    [admin] = [r for r in records.values() if r.check_id == "PERMS_ADMIN_ACCESS"]
+    assert admin.status == "open" and admin.last_seen == (now + dt.timedelta(hours=27)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    alerts = primed.read_alerts()  # new, resolved, new again, the day's reminder: the skipped writes cost none
+    assert len(alerts) == 4 and "[RESOLVED]" in alerts[1]["subject"] and "still open" in alerts[3]["subject"]
+
+
 def test_stack_missing_on_the_sandbox(sandbox, config):
     data = sandbox.config_dict()
     data["connectors"][0]["stack_name"] = "DefenderForCloudOnboarding"

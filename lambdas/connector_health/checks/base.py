@@ -38,7 +38,9 @@ class Check:
     needs: ClassVar[tuple[str, ...]] = ()
     # Parts without which the check still runs but its silence proves nothing (the issuer's hosts, discovery,
     # JWKS, the exchanges, the onboarding stack, the baseline): while one is missing, the check's earlier findings
-    # stay open instead of being resolved. The parts are listed in `engine.PARTS`.
+    # stay open instead of being resolved. The parts are listed in `engine.PARTS`. A check that needs and reads
+    # only "roles" and "providers" runs while the issuers, STS and CloudTrail are still being asked (ctx.issuer is
+    # then None and the extras hold only the baseline): one that reads more must declare it here.
     reads: ClassVar[tuple[str, ...]] = ()
     # "connector": run once per connector; "account": once per scanned account.
     scope: ClassVar[str] = "connector"
@@ -91,12 +93,10 @@ def connector_roles(connector: Connector, snapshot: AccountSnapshot, provider_ar
     (`others`: by name, by its preset's role-name pattern, or because the policy names only that connector's
     audiences; e.g. Sentinel's `OIDC_*` roles on Defender's issuer). Trust checks and the baseline read this set."""
     names = {r.name for r in connector.roles if r.name in snapshot.roles}
-    for role in snapshot.roles.values():
+    for role in snapshot.roles_trusting(provider_arn):
         if role.name in names:
             continue
         doc = snapshot.trust_document(role)
-        if not any(provider_arn in ((s.principals or {}).get("Federated") or ()) for s in doc.all_statements):
-            continue
         strongest_other = max((_claim(other, role.name, doc) for other in others), default=0)
         if strongest_other == 0 or _claim(connector, role.name, doc) >= strongest_other:
             names.add(role.name)

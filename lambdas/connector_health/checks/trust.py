@@ -6,9 +6,13 @@ so every ID stays a self-describing unit with its title, risk and remediation.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Iterator
 
 from ..findings import Finding
+from ..policy import PolicyDocument
+from ..policy.cache import BoundedCache, content_digest
 from ..trust.analysis import ExpectedPrincipal, TrustIssue, TrustTarget, analyze_trust
 from ..trust.profiles import legit_identity, normalise_caller_key, profile_for_preset
 from .base import Check, CheckContext, connector_roles, named_audiences, provider_arn
@@ -52,10 +56,23 @@ def trust_analysis(ctx: CheckContext) -> dict[str, list[tuple[str, TrustIssue]]]
             expected_principals=tuple(ExpectedPrincipal(p.principal, p.external_id)
                                       for p in (known.expected_principals if known else ())),
         )
-        for issue in analyze_trust(document, [target]):
+        for issue in _analyze(document, target):
             results.setdefault(issue.check_id, []).append((role.arn, issue))
     ctx.extras["trust"] = results
     return results
+
+
+# Verdicts by content: the same trust policy text judged against the same target (provider ARN, audiences, legitimate
+# caller, profile: account-specific values included) gives the same issues, whichever role carries it.
+_VERDICTS: BoundedCache[tuple[TrustIssue, ...]] = BoundedCache("trust-verdicts", 2048)
+
+
+def _analyze(document: PolicyDocument, target: TrustTarget) -> list[TrustIssue]:
+    if not isinstance(document.raw, str):
+        return analyze_trust(document, [target])
+    key = content_digest(document.raw, repr(target))
+    issues = _VERDICTS.get_or_compute(key, lambda: tuple(analyze_trust(document, [target])))
+    return [dataclasses.replace(issue, details=copy.deepcopy(issue.details)) for issue in issues]
 
 
 class _TrustCheck(Check):

@@ -2,8 +2,9 @@
 
 The probe is a JWT STS must refuse: `iss` is the provider URL and `aud` an audience the connector needs, so STS
 walks its validation stages (provider, audience, issuer keys) and stops at the signature, because the token is
-signed with an RSA key generated in memory for this probe alone and dropped right after signing. Where STS stops
-tells which stage is healthy (classify.py).
+signed with an RSA key generated in memory for this run's probes alone and dropped when the run ends (one key per
+run, not per probe: a 2048-bit key costs 10-80 ms of CPU to generate, and a hub worker probes every account).
+Each token still has its own `kid` and `jti`. Where STS stops tells which stage is healthy (classify.py).
 """
 
 from __future__ import annotations
@@ -31,9 +32,15 @@ DEFAULT_SESSION_NAME = "connector-health-probe"
 EXCHANGE_BOTO_CONFIG = BOTO_CONFIG.merge(BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
+def probe_key() -> rsa.RSAPrivateKey:
+    """A fresh key for one run's probes: in memory only, never written anywhere."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def forge_probe_token(issuer: str, audience: str, subject: str, *, lifetime: int = PROBE_LIFETIME_SECONDS,
-                      now: float | None = None) -> Secret:
-    """A JWT with the right `iss` and `aud`, signed by a key that exists only inside this function."""
+                      now: float | None = None, key: rsa.RSAPrivateKey | None = None) -> Secret:
+    """A JWT with the right `iss` and `aud`, signed by `key` (the run's `probe_key()`), or without one by a key
+    that exists only inside this function."""
     issued = int(now if now is not None else time.time())
     claims = {
         "iss": issuer,
@@ -44,7 +51,7 @@ def forge_probe_token(issuer: str, audience: str, subject: str, *, lifetime: int
         "exp": issued + lifetime,
         "jti": uuid.uuid4().hex,
     }
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = key or probe_key()
     try:
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": f"probe-{secrets.token_hex(8)}"})
     finally:

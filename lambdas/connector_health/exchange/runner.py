@@ -38,7 +38,13 @@ from ..collect.issuer import FetchError, IssuerInspector, IssuerReport, host_por
 from ..config import Config, Connector
 from .classify import PROBE_CHECK, PROVIDER_WIDE, REAL_CHECK, STAGE_OF, Outcome, classify, stage_index
 from .preflight import RoleTarget, run_preflight
-from .probe import DEFAULT_SESSION_NAME, EXCHANGE_BOTO_CONFIG, assume_role_with_web_identity, forge_probe_token
+from .probe import (
+    DEFAULT_SESSION_NAME,
+    EXCHANGE_BOTO_CONFIG,
+    assume_role_with_web_identity,
+    forge_probe_token,
+    probe_key,
+)
 from . import redact
 from .redact import Secret, protected, scrub
 from .tokens import TokenResult, fetch_token
@@ -268,10 +274,12 @@ class ExchangeRunner:
         plans = self._plan_probes(usable, results)
         if plans:
             sts = self._sts()
+            key = probe_key()  # this run's probes only; dropped when they are done
             workers = min(self.config.issuer_inspection.max_workers, len(plans))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
-                for probes in pool.map(lambda item: self._probe_provider(sts, item), plans.items()):
+                for probes in pool.map(lambda item: self._probe_provider(sts, item, key), plans.items()):
                     results.probes.extend(probes)
+            del key
         for conn in usable:
             if conn.token_source is not None:
                 results.exchanges.extend(self._real_exchange(conn))
@@ -329,7 +337,7 @@ class ExchangeRunner:
                     conn.caller.get("sub") or str(uuid.uuid4()), [conn.name])
         return {issuer: list(by_aud.values()) for issuer, by_aud in plans.items() if by_aud}
 
-    def _probe_provider(self, sts: Any, item: tuple[str, list[_ProbePlan]]) -> list[ProbeResult]:
+    def _probe_provider(self, sts: Any, item: tuple[str, list[_ProbePlan]], key: Any = None) -> list[ProbeResult]:
         issuer, plans = item
         limiter = self.limiter_factory()
         provider_arn = self._provider_arn(issuer)
@@ -352,7 +360,7 @@ class ExchangeRunner:
             if not limiter.acquire():
                 result.skipped = f"not probed: at most {limiter.cap} probes per provider and run"
                 continue
-            token = forge_probe_token(issuer, plan.audience, plan.subject)
+            token = forge_probe_token(issuer, plan.audience, plan.subject, key=key)
             answer = assume_role_with_web_identity(sts, plan.role_arn, plan.session_name, token)
             del token
             result.latency_ms = answer.latency_ms

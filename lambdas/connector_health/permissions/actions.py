@@ -47,7 +47,12 @@ _BY_TEXT = {level.value.lower(): level for level in AccessLevel}
 
 def parse_access_level(text: str) -> AccessLevel | None:
     """ "Tagging, Write" -> TAGGING; unknown text -> None."""
-    found = {_BY_TEXT.get(part.strip().lower()) for part in str(text).split(",")}
+    return _access_level(str(text))
+
+
+@functools.lru_cache(maxsize=256)  # a handful of distinct texts over ~20,000 actions
+def _access_level(text: str) -> AccessLevel | None:
+    found = {_BY_TEXT.get(part.strip().lower()) for part in text.split(",")}
     return next((level for level in _PRECEDENCE if level in found), None)
 
 

@@ -5,8 +5,9 @@ GetAccountAuthorizationDetails) plus its inline policies; Deny beats Allow acros
 boundary intersects the result (`evaluate_with_boundary`). Service control policies, resource policies and
 session policies are out of scope: nothing here can see them, and the findings say so where it matters.
 
-Each managed policy is parsed once per snapshot, keyed by ARN and default version, and the parsed document
-(with the evaluator's compiled matchers) is shared by every role that attaches it (`PolicyLibrary`).
+Each managed policy is parsed once per process by the text of its default version (`parse_policy_once`: an AWS
+managed policy once, whatever account carries it), and the parsed document (with the evaluator's compiled
+matchers) is shared by every role that attaches it (`PolicyLibrary`).
 
 Conditions. A scan sees no request, so every condition key a role's policies test is marked `UNKNOWN`, except the
 few that are fixed for the role's sessions (`aws:PrincipalAccount`, `aws:PrincipalArn`, `aws:PrincipalType`).
@@ -22,7 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..collect.aws import AccountSnapshot, Role
-from ..policy import UNKNOWN, Decision, Effect, PolicyDocument, StatementRef, actions_allowed, parse_policy
+from ..policy import (
+    UNKNOWN,
+    Decision,
+    Effect,
+    PolicyDocument,
+    StatementRef,
+    actions_allowed,
+    applicable_actions,
+    parse_policy,
+    parse_policy_once,
+)
 
 __all__ = ["PolicyLibrary", "PolicyRef", "RolePermissions", "effective_permissions", "policy_library"]
 
@@ -66,7 +77,7 @@ class PolicyLibrary:
         key = (arn, policy.default_version_id)
         if key not in self._parsed:
             self.parse_count += 1
-            document = parse_policy(policy.document, source=arn)
+            document = parse_policy_once(policy.document_text or policy.document, source=arn)
             self._parsed[key] = document if document.valid else None
         return self._parsed[key]
 
@@ -84,12 +95,11 @@ class PolicyLibrary:
 
 
 def policy_library(snapshot: AccountSnapshot) -> PolicyLibrary:
-    """The snapshot's library, created on first use. It is kept on the snapshot object itself (not a module cache)
-    so that it lives exactly as long as the run's snapshot and is shared by every check and connector."""
-    library = vars(snapshot).get("_policy_library")
+    """The snapshot's library, created on first use. It is kept in the snapshot's caches (not a module cache) so
+    that it lives exactly as long as the run's snapshot and is shared by every check and connector."""
+    library = snapshot.caches.get("policy_library")
     if library is None:
-        library = PolicyLibrary(snapshot)
-        vars(snapshot)["_policy_library"] = library
+        library = snapshot.caches["policy_library"] = PolicyLibrary(snapshot)
     return library
 
 
@@ -123,6 +133,11 @@ class RolePermissions:
             for action, decision in found.items():
                 self._cache[(action, resource, wildcards, assume)] = decision
         return {a: self._cache[(a, resource, wildcards, assume)] for a in actions}
+
+    def applicable(self, actions: Iterable[str]) -> list[str]:
+        """The actions some statement of the role's policies or boundary names (`applicable_actions`): the only
+        ones that can come out allowed, or explicitly denied."""
+        return applicable_actions(self.identity, actions, self.boundary or None)
 
     def admin_grant(self) -> Decision | None:
         """The Allow decision when the role may do everything everywhere (``*`` on ``*``), else None.
@@ -207,7 +222,7 @@ def _request_keys(role: Role, account: str, documents: Iterable[PolicyDocument])
 def effective_permissions(snapshot: AccountSnapshot, role_name: str) -> RolePermissions | None:
     """The role's policies parsed and ready for questions; None when the snapshot has no such role.
     Cached on the snapshot: every check asking about the same role shares one object (and its decisions)."""
-    cache: dict[str, RolePermissions] = vars(snapshot).setdefault("_role_permissions", {})
+    cache: dict[str, RolePermissions] = snapshot.caches.setdefault("role_permissions", {})
     if role_name in cache:
         return cache[role_name]
     role = snapshot.role(role_name)

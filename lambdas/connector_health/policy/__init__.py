@@ -13,6 +13,7 @@ from .document import (
     Statement,
     find_duplicate_keys,
     parse_policy,
+    parse_policy_once,
 )
 from .evaluator import (
     UNKNOWN,
@@ -23,6 +24,7 @@ from .evaluator import (
     StatementRef,
     Undecided,
     actions_allowed,
+    applicable_actions,
     evaluate,
     evaluate_condition,
     evaluate_with_boundary,
@@ -45,11 +47,13 @@ __all__ = [
     "Wildcard",
     "WildcardSet",
     "actions_allowed",
+    "applicable_actions",
     "compile_wildcard",
     "evaluate",
     "evaluate_condition",
     "evaluate_with_boundary",
     "find_duplicate_keys",
     "parse_policy",
+    "parse_policy_once",
     "wildcard_match",
 ]

@@ -13,6 +13,7 @@ restriction (TRUST_DUPLICATE_KEY).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import json
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from .cache import BoundedCache, content_digest
 from .wildcards import WildcardSet, compile_wildcard, needs_template, split_arn_pattern
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "Statement",
     "find_duplicate_keys",
     "parse_policy",
+    "parse_policy_once",
 ]
 
 # --- operators ---------------------------------------------------------------------------------------
@@ -544,21 +547,35 @@ def _parse_statement(raw: Any, index: int, source: str, require_principal: bool,
     )
 
 
-def _decode_text(text: str, problems: _Problems) -> tuple[Any, bool, str | None]:
-    """JSON value of `text` (BOM and URL-encoding handled). Returns (value, ok, json_text)."""
+class _KeyRepeats:
+    """An `object_pairs_hook` that builds each object as `json.loads` does (the last of two equal keys wins) and
+    notes whether any object repeats a key, letter case ignored: only then is the text searched for where."""
+
+    def __init__(self) -> None:
+        self.found = False
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if not self.found and len({key.lower() for key, _ in pairs}) != len(pairs):
+            self.found = True
+        return dict(pairs)
+
+
+def _decode_text(text: str, problems: _Problems) -> tuple[Any, bool, str | None, bool]:
+    """JSON value of `text` (BOM and URL-encoding handled). Returns (value, ok, json_text, a key repeats)."""
     candidate = text.lstrip("\ufeff").strip()
     attempts = [candidate]
     if "%" in candidate or "+" in candidate:
         attempts.append(urllib.parse.unquote(candidate).lstrip("\ufeff").strip())
         attempts.append(urllib.parse.unquote_plus(candidate).lstrip("\ufeff").strip())
     for number, attempt in enumerate(attempts):
+        repeats = _KeyRepeats()
         try:
-            value = json.loads(attempt)
+            value = json.loads(attempt, object_pairs_hook=repeats)
         except (ValueError, RecursionError):
             continue
-        return value, True, attempt
+        return value, True, attempt, repeats.found
     problems.add(None, "not valid JSON")
-    return None, False, None
+    return None, False, None, False
 
 
 def parse_policy(doc: Any, *, source: str = "", require_principal: bool = False) -> PolicyDocument:
@@ -574,6 +591,24 @@ def parse_policy(doc: Any, *, source: str = "", require_principal: bool = False)
                               problems=[PolicyProblem(None, f"internal error while parsing: {exc!r}")])
 
 
+# Parsed documents by text: the same trust policy on many roles, the same AWS managed policy in every account a hub
+# worker scans, are parsed once per process. Bounded: beyond it the least recently used are parsed again.
+_PARSED: BoundedCache[PolicyDocument] = BoundedCache("parsed-policies", 2048)
+
+
+def parse_policy_once(doc: Any, *, source: str = "", require_principal: bool = False) -> PolicyDocument:
+    """`parse_policy`, with documents given as text parsed once per process: equal texts share one parsed document
+    (statements and their compiled matchers; the statements' own `source` is then empty), each caller's copy
+    carrying its own `source`. The result must not be changed (none of the evaluator's callers does)."""
+    if not isinstance(doc, str):
+        return parse_policy(doc, source=source, require_principal=require_principal)
+    key = (content_digest(doc), require_principal)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = _PARSED.put(key, parse_policy(doc, require_principal=require_principal))
+    return dataclasses.replace(parsed, source=source)
+
+
 def _parse_policy(doc: Any, source: str, require_principal: bool) -> PolicyDocument:
     problems = _Problems()
     duplicates: tuple[DuplicateKey, ...] = ()
@@ -587,10 +622,10 @@ def _parse_policy(doc: Any, source: str, require_principal: bool) -> PolicyDocum
     for _ in range(3):  # a JSON string may itself hold JSON text (double-encoded documents)
         if not isinstance(value, str):
             break
-        value, ok, json_text = _decode_text(value, problems)
+        value, ok, json_text, repeats = _decode_text(value, problems)
         if not ok:
             return PolicyDocument(source=source, valid=False, raw=doc, problems=problems.items)
-        if json_text is not None and not duplicates:
+        if json_text is not None and not duplicates and repeats:
             duplicates = tuple(_duplicates_of_text(json_text))
     if not isinstance(value, Mapping):
         problems.add(None, f"policy is {type(value).__name__}, not a JSON object")

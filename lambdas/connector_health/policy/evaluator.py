@@ -67,6 +67,7 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
+from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -78,6 +79,7 @@ from .document import (
     parse_number,
     parse_policy,
 )
+from .cache import BoundedCache, content_digest
 from .wildcards import WildcardSet, compile_wildcard, literal_template
 
 __all__ = [
@@ -89,6 +91,7 @@ __all__ = [
     "StatementRef",
     "Undecided",
     "actions_allowed",
+    "applicable_actions",
     "evaluate",
     "evaluate_with_boundary",
 ]
@@ -297,16 +300,18 @@ def _text(value: Any) -> str:
 
 def _normalise_keys(keys: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if not isinstance(keys, Mapping):
+    if not isinstance(keys, abc.Mapping):  # collections.abc: typing.Mapping's isinstance check is much slower
         return out
     for key, value in keys.items():
         key_lc = _text(key).lower()
-        if value is UNKNOWN:
+        if value.__class__ is str:  # the common case first
+            out[key_lc] = (value,)
+        elif value is UNKNOWN:
             out[key_lc] = UNKNOWN
         elif value is None:
             continue
         elif isinstance(value, (list, tuple, set, frozenset)):
-            values = tuple(_text(v) for v in value if v is not None)
+            values = tuple(v if v.__class__ is str else _text(v) for v in value if v is not None)
             if values:
                 out[key_lc] = values
         else:
@@ -578,7 +583,7 @@ def _documents(policies: Any) -> list[PolicyDocument]:
         return []
     if isinstance(policies, PolicyDocument):
         return [policies]
-    if isinstance(policies, (Mapping, str, bytes)):
+    if isinstance(policies, (abc.Mapping, str, bytes)):
         return [parse_policy(policies)]
     try:
         items = list(policies)
@@ -708,6 +713,80 @@ def evaluate_with_boundary(identity_policies: Sequence[PolicyDocument],
         return _failure(exc, assume)
 
 
+# --- many literal actions at once ---------------------------------------------------------------------
+#
+# A statement whose Action element does not name an action never applies to it: `_statement_state` looks at the
+# action first and stops there. So for a batch of literal action names (the PERMS_WRITE_UNEXPECTED sweep asks
+# every write action AWS documents), each statement's Action element is matched against the whole batch once, and
+# only the actions some statement may apply to are evaluated statement by statement; every other action gets the
+# verdict of an empty policy set. The matches are cached by content (the element's patterns and the batch), so the
+# same AWS managed policy asked the same batch in another role or account costs a lookup.
+
+_BATCH_MIN = 64  # smaller batches are evaluated action by action
+_ACTION_HITS: BoundedCache[frozenset[str]] = BoundedCache("action-element-hits", 4096)
+_BATCHES: BoundedCache["_ActionBatch"] = BoundedCache("action-batches", 64)
+
+
+class _ActionBatch:
+    """A batch of action names prepared once (the sweep asks the same ~12,000 names of every role): the names once
+    each in the order given, lower-cased, the positions of each lower-cased name, a content digest, and whether all
+    are literal."""
+
+    __slots__ = ("names", "lowered", "distinct", "positions", "digest", "literal")
+
+    def __init__(self, actions: tuple[Any, ...]) -> None:
+        self.names = tuple(dict.fromkeys(_text(action) for action in actions))
+        self.lowered = tuple(name.lower() for name in self.names)
+        self.distinct = frozenset(self.lowered)
+        self.positions: dict[str, list[int]] = {}
+        for i, name in enumerate(self.lowered):
+            self.positions.setdefault(name, []).append(i)
+        self.digest = content_digest("\n".join(self.lowered))
+        self.literal = not any("*" in name or "?" in name for name in self.lowered)
+
+
+def _action_batch(actions: Iterable[Any]) -> _ActionBatch:
+    key = actions if isinstance(actions, tuple) else tuple(actions)
+    return _BATCHES.get_or_compute(key, lambda: _ActionBatch(key))
+
+
+def _batch_candidates(documents: Sequence[PolicyDocument], batch: _ActionBatch) -> set[str] | None:
+    """The lower-cased actions of the batch that some statement may apply to; None when one may apply to all."""
+    candidates: set[str] = set()
+    for document in documents:
+        for statement in document.statements:
+            compiled = _compiled(statement)
+            if compiled.actions is None or "action" in statement.uncertain_parts:
+                return None  # a non-match is not a sure "does not apply"
+            if compiled.actions.matches_all:
+                if statement.not_action:
+                    continue  # NotAction "*": applies to no action
+                return None
+            actions = compiled.actions
+            hits = _ACTION_HITS.get_or_compute((statement.actions, batch.digest),
+                                               lambda: actions.matching(batch.distinct))
+            candidates |= (batch.distinct - hits) if statement.not_action else hits
+    return candidates
+
+
+def applicable_actions(policies: Sequence[PolicyDocument], actions: Iterable[str],
+                       boundary: Sequence[PolicyDocument] | None = None) -> list[str]:
+    """The actions (literal names, in the order given, once each) that some statement of the policies or the
+    boundary names in its Action/NotAction element. Every other action gets the verdict of an empty policy set, an
+    implicit deny, whatever the resource, principal or keys: asking `actions_allowed` only these finds every action
+    that may be allowed or denied explicitly. A name with a wildcard, or a statement that might apply to every
+    action, keeps every action."""
+    batch = _action_batch(actions)
+    try:
+        documents = _documents(policies) + _documents(boundary)
+        candidates = _batch_candidates(documents, batch) if batch.literal else None
+    except Exception:  # noqa: BLE001 - never raises: keep everything, the evaluator then decides each one
+        return list(batch.names)
+    if candidates is None:
+        return list(batch.names)
+    return [batch.names[i] for i in sorted(i for a in candidates for i in batch.positions[a])]
+
+
 def actions_allowed(policies: Sequence[PolicyDocument], actions: Iterable[str], resource: str = "*",
                     boundary: Sequence[PolicyDocument] | None = None, *,
                     principal: tuple[str, str] | None = None, keys: Mapping[str, Any] | None = None,
@@ -717,7 +796,8 @@ def actions_allowed(policies: Sequence[PolicyDocument], actions: Iterable[str], 
 
     Documents are resolved and request keys normalised once; compiled matchers are cached on the
     statements, so asking hundreds of actions of a ReadOnlyAccess-size policy costs a set lookup and one
-    `str.startswith` per statement and action.
+    `str.startswith` per statement and action. A large batch of literal names is first narrowed to the actions
+    some statement names (see "many literal actions at once" above); the verdicts are the same.
     """
     _check_assume(assume)
     out: dict[str, Decision] = {}
@@ -725,12 +805,19 @@ def actions_allowed(policies: Sequence[PolicyDocument], actions: Iterable[str], 
         identity_docs = _documents(policies)
         boundary_docs = _documents(boundary)
         req = _Request("", resource, principal, _normalise_keys(keys or {}), wildcards)
-        action_list = list(actions)
+        names = [_text(action) for action in actions]
+        batch = _action_batch(names) if len(names) >= _BATCH_MIN else None
+        candidates = (_batch_candidates(identity_docs + boundary_docs, batch)
+                      if batch is not None and batch.literal else None)
+        nothing_applies = (_bounded(_SetResult(), _SetResult() if boundary_docs else None, assume)
+                           if candidates is not None else None)
     except Exception as exc:  # noqa: BLE001
         return {"": _failure(exc, assume)}
-    for action in action_list:
-        name = _text(action)
+    for name in names:
         if name in out:
+            continue
+        if candidates is not None and name.lower() not in candidates:
+            out[name] = nothing_applies
             continue
         try:
             req.set_action(name)

@@ -496,26 +496,44 @@ class WildcardSet:
 
     Literal names go into a set and ``prefix*`` patterns into one tuple (a single `str.startswith` call); the rest
     stay `Wildcard` objects. With ``split_service`` (actions) a pattern whose service part is literal is filed
-    under its service, so ``ec2:Describe*`` is only tried for ``ec2:`` actions.
+    under its service, so ``ec2:Describe*`` is only tried for ``ec2:`` actions, and a query pattern with a literal
+    service (``aws-portal:*``) is compared with that service's patterns and those whose service part holds a
+    wildcard, never with the others: no name starts with both ``ec2:`` and ``aws-portal:``. Literal and
+    ``prefix*`` patterns (nearly all of an AWS managed policy's) are filed without being compiled; the compiled
+    `patterns` that pattern-against-pattern questions need are built on first use.
     """
 
-    __slots__ = ("patterns", "matches_all", "exact", "prefixes", "by_service", "general", "split_service",
-                 "_anywhere")
+    __slots__ = ("texts", "matches_all", "exact", "prefixes", "by_service", "general", "split_service",
+                 "ignore_case", "variables", "_anywhere", "_patterns", "_texts_by_service", "_patterns_by_service")
 
     def __init__(self, patterns: Iterable[str], *, ignore_case: bool = False, split_service: bool = False,
                  variables: bool = False) -> None:
-        compiled = [compile_wildcard(p, ignore_case=ignore_case, variables=variables) for p in patterns]
-        self.patterns = tuple(compiled)
+        self.texts = tuple(patterns)
         self.split_service = split_service
-        self.matches_all = any(p.matches_all for p in compiled)
+        self.ignore_case = ignore_case
+        self.variables = variables
+        self.matches_all = False
         exact: set[str] = set()
         prefixes: dict[str | None, list[str]] = {}
         general: dict[str | None, list[Wildcard]] = {}
-        for pattern in compiled:
-            if pattern.literal is not None:
-                exact.add(pattern.literal)
+        for text in self.texts:
+            shape = _simple_shape(text, ignore_case, variables)
+            if shape is None:
+                pattern = compile_wildcard(text, ignore_case=ignore_case, variables=variables)
+                self.matches_all = self.matches_all or pattern.matches_all
+                literal, prefix = pattern.literal, pattern.prefix
+            else:
+                literal, prefix = shape
+                self.matches_all = self.matches_all or prefix == ""
+            if literal is not None:
+                exact.add(literal)
                 continue
             service: str | None = None
+            if prefix is not None:
+                if split_service and ":" in prefix:
+                    service, _, prefix = prefix.partition(":")
+                prefixes.setdefault(service, []).append(prefix)
+                continue
             if split_service and isinstance(pattern.tokens[0], str) and ":" in pattern.tokens[0]:
                 service = pattern.tokens[0].partition(":")[0]
                 pattern = compile_wildcard(pattern.text.partition(":")[2], ignore_case=ignore_case,
@@ -529,6 +547,29 @@ class WildcardSet:
         self.by_service = {s: tuple(p) for s, p in general.items() if s is not None}
         self.general = tuple(general.get(None, ()))
         self._anywhere = self.prefixes.pop(None, ())  # ``prefix*`` patterns tried on the whole name
+        self._patterns: tuple[Wildcard, ...] | None = None
+        # For pattern-against-pattern questions: the texts under their literal service (None: a wildcard comes
+        # first), compiled per service when a question first needs them.
+        self._texts_by_service: dict[str | None, list[str]] = {}
+        for text in self.texts if split_service and not variables else ():
+            self._texts_by_service.setdefault(_literal_service_of(text, ignore_case), []).append(text)
+        self._patterns_by_service: dict[str | None, tuple[Wildcard, ...]] = {}
+
+    @property
+    def patterns(self) -> tuple[Wildcard, ...]:
+        """Every pattern compiled (pattern-against-pattern questions)."""
+        if self._patterns is None:
+            self._patterns = tuple(self._compile(self.texts))
+        return self._patterns
+
+    def _compile(self, texts: Iterable[str]) -> list[Wildcard]:
+        return [compile_wildcard(p, ignore_case=self.ignore_case, variables=self.variables) for p in texts]
+
+    def _service_patterns(self, service: str | None) -> tuple[Wildcard, ...]:
+        found = self._patterns_by_service.get(service)
+        if found is None:
+            found = self._patterns_by_service[service] = tuple(self._compile(self._texts_by_service.get(service, ())))
+        return found
 
     def match(self, value: str, keys: Mapping[str, Any] | None = None) -> bool | None:
         """Whether some pattern matches the literal name `value` (lower-cased already for case-insensitive sets);
@@ -556,13 +597,75 @@ class WildcardSet:
                     undecided = undecided or found is None
         return None if undecided else False
 
+    def matching(self, values: Iterable[str]) -> frozenset[str]:
+        """The values some pattern surely matches, ``{v for v in values if self.match(v)}`` in bulk: one set
+        intersection for the literal names, and each ``prefix*`` tuple tried only on its own service's values."""
+        values = frozenset(values)
+        if self.matches_all:
+            return values
+        found = set(self.exact & values)
+        rest = [v for v in values if v not in found]
+        if self._anywhere:
+            found.update(v for v in rest if v.startswith(self._anywhere))
+        for pattern in self.general:
+            found.update(v for v in rest if pattern.match(v) is True)
+        if self.split_service and (self.prefixes or self.by_service):
+            by_service: dict[str, list[tuple[str, str]]] = {}
+            for value in rest:
+                service, colon, name = value.partition(":")
+                if colon and (service in self.prefixes or service in self.by_service):
+                    by_service.setdefault(service, []).append((value, name))
+            for service, named in by_service.items():
+                prefixes = self.prefixes.get(service)
+                if prefixes:
+                    found.update(v for v, name in named if name.startswith(prefixes))
+                for pattern in self.by_service.get(service, ()):
+                    found.update(v for v, name in named if pattern.match(name) is True)
+        return frozenset(found)
+
     def covers(self, query: str, keys: Mapping[str, Any] | None = None) -> bool | None:
         """Some one pattern covers every name the query pattern matches."""
-        return True if self.matches_all else _any3(p.covers(query, keys) for p in self.patterns)
+        if self.matches_all:
+            return True
+        if not self.variables and query and not query.strip("*"):
+            return False  # only a pattern of stars covers every name (a policy variable could stand for one)
+        return _any3(p.covers(query, keys) for p in self._relevant(query))
 
     def overlaps(self, query: str, keys: Mapping[str, Any] | None = None) -> bool | None:
         """Some pattern and the query pattern match a common name."""
-        return True if self.matches_all else _any3(p.overlaps(query, keys) for p in self.patterns)
+        return True if self.matches_all else _any3(p.overlaps(query, keys) for p in self._relevant(query))
+
+    def _relevant(self, query: str) -> Iterable[Wildcard]:
+        """The patterns that may share a name with the query pattern (all of them unless both sides name a service
+        literally: then only that service's and those whose service part holds a wildcard)."""
+        if not self.split_service or self.variables:
+            return self.patterns
+        service, colon, _ = (query.lower() if self.ignore_case else query).partition(":")
+        if not colon or "*" in service or "?" in service:
+            return self.patterns
+        return self._service_patterns(service) + self._service_patterns(None)
+
+
+def _literal_service_of(text: str, ignore_case: bool) -> str | None:
+    """The service part of an action pattern whose names all start with ``service:`` (a colon comes before any
+    wildcard), without compiling it; None when a wildcard comes first."""
+    head = text[:min((i for i in (text.find("*"), text.find("?")) if i >= 0), default=len(text))]
+    if ":" not in head:
+        return None
+    service = head.partition(":")[0]
+    return service.lower() if ignore_case else service
+
+
+def _simple_shape(text: str, ignore_case: bool, variables: bool) -> tuple[str | None, str | None] | None:
+    """(literal, None) for a pattern without wildcards, (None, prefix) for ``prefix*`` (``""`` for ``*``), None
+    for any other shape (then the pattern is compiled): what `Wildcard` would find, without tokenizing."""
+    if "?" in text or (variables and "$" in text):
+        return None
+    head = text.rstrip("*")
+    if "*" in head:
+        return None
+    head = head.lower() if ignore_case else head
+    return (head, None) if len(head) == len(text) else (None, head)
 
 
 def _any3(results: Iterable[bool | None]) -> bool | None:

@@ -43,6 +43,8 @@ FINDING_BYTES = 96 * 1024  # a finding's JSON in its item: every run writes it a
 BASELINE_ITEM_BYTES = 300 * 1024  # a baseline (or one part of it) per item, leaving room for the item's other fields
 MAX_BASELINE_PARTS = 32  # ~9.6 MB compressed; a larger baseline is not stored (MONITOR_CHECK_ERROR says so)
 RESOURCE_CHARS = 2048
+# An open finding whose item would not change is written again only when its last_seen is this old (`observe`).
+LAST_SEEN_REFRESH_HOURS = 24
 # Per-integration markers on a finding item: what Security Hub, the chat topic or EventBridge last received for
 # it (integrations/). A delivery that failed leaves its marker behind, so the next run delivers it again.
 SYNC_PREFIX = "sync_"
@@ -100,6 +102,23 @@ def finding_json(finding: dict[str, Any]) -> str:
     return text
 
 
+def _unchanged(previous: FindingRecord | None, rec: FindingRecord, finding_text: str) -> bool:
+    """Whether observing `rec` would only move `last_seen` of an item that says the same, and not far."""
+    if previous is None or previous.status != "open" or rec.status != "open":
+        return False
+    if (previous.resolved_at, previous.expires_at, rec.resolved_at, rec.expires_at) != (None, None, None, None):
+        return False
+    if (previous.severity, previous.check_id, previous.resource_arn, previous.first_seen, previous.stored_finding) != \
+            (rec.severity, rec.check_id, clip(rec.resource_arn, RESOURCE_CHARS), rec.first_seen, finding_text):
+        return False
+    try:
+        seen = dt.datetime.strptime(previous.last_seen, "%Y-%m-%dT%H:%M:%SZ")
+        now = dt.datetime.strptime(rec.last_seen, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return False
+    return dt.timedelta(0) <= now - seen < dt.timedelta(hours=LAST_SEEN_REFRESH_HOURS)
+
+
 def partition(account: str, connector: str) -> str:
     return f"ACCOUNT#{account}#CONNECTOR#{connector}"
 
@@ -127,6 +146,9 @@ class FindingRecord:
     resolved_at: str | None = None
     expires_at: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The finding's JSON as the table holds it (read back, never written from here): whether a run would write it
+    # again unchanged (`StateStore.observe`).
+    stored_finding: str | None = field(default=None, repr=False, compare=False)
 
     def item(self, pk: str) -> dict[str, Any]:
         item = {
@@ -152,7 +174,7 @@ class FindingRecord:
             finding=json.loads(item.get("finding") or "{}"), notified_status=item.get("notified_status"),
             notified_severity=item.get("notified_severity"), last_alerted=item.get("last_alerted"),
             claim=item.get("claim"), claim_at=num(item.get("claim_at")), resolved_at=item.get("resolved_at"),
-            expires_at=num(item.get("expires_at")),
+            expires_at=num(item.get("expires_at")), stored_finding=item.get("finding"),
             extra={k: str(v) for k, v in item.items() if k.startswith(SYNC_PREFIX)},
         )
 
@@ -167,6 +189,9 @@ class StateStore:
         self.table_name = table_name
         self.table = session.resource("dynamodb", region_name=region, config=BOTO_CONFIG).Table(table_name)
         self.problems: list[StateProblem] = []
+        # The records each connector had when this run loaded them (`observe` skips writes that change nothing).
+        self._loaded: dict[tuple[str, str], dict[str, FindingRecord]] = {}
+        self.observations_skipped = 0
 
     # ------------------------------------------------------------------ baseline
     def get_baseline(self, account: str, connector: str) -> dict[str, Any] | None:
@@ -269,16 +294,28 @@ class StateStore:
                 rec = FindingRecord.from_item(item)
                 out[rec.fingerprint] = rec
             if "LastEvaluatedKey" not in page:
+                self._loaded[(account, connector)] = out
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def observe(self, account: str, connector: str, rec: FindingRecord) -> None:
         """Record what this run saw (status, severity, times). Lifecycle facts, not alert decisions: unconditional
-        on the observation fields, leaving the notification and claim fields alone."""
+        on the observation fields, leaving the notification and claim fields alone.
+
+        A finding still open exactly as its item says (same severity, check, resource, stored evidence; no
+        resolution to clear) is not written again, unless its `last_seen` is `LAST_SEEN_REFRESH_HOURS` old: an
+        hourly run of an account with 1,000 open findings would otherwise rewrite 1,000 items to move one
+        timestamp. Nothing that decides alerts depends on it: claims and settlements are their own conditional
+        writes on the notification fields, reminders read `last_alerted`, a resolution is always written."""
+        finding_text = finding_json(rec.finding)
+        previous = self._loaded.get((account, connector), {}).get(rec.fingerprint)
+        if _unchanged(previous, rec, finding_text):
+            self.observations_skipped += 1
+            return
         pk = partition(account, connector)
         names = {"#s": "status", "#sev": "severity"}
         values: dict[str, Any] = {":s": rec.status, ":sev": rec.severity, ":ls": rec.last_seen, ":fs": rec.first_seen,
-                                  ":f": finding_json(rec.finding), ":c": rec.check_id,
+                                  ":f": finding_text, ":c": rec.check_id,
                                   ":r": clip(rec.resource_arn, RESOURCE_CHARS)}
         sets = ["#s = :s", "#sev = :sev", "last_seen = :ls", "first_seen = if_not_exists(first_seen, :fs)", "finding = :f",
                 "check_id = :c", "resource_arn = :r"]

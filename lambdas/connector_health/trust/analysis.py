@@ -23,6 +23,7 @@ a foreign caller that could get in is reported, and a legitimate caller that cou
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,9 +79,15 @@ class TrustTarget:
 
 def _admits_web_identity_action(stmt: Statement) -> bool:
     """Whether the statement's Action/NotAction covers sts:AssumeRoleWithWebIdentity (asked of the one evaluator)."""
-    element = "NotAction" if stmt.not_action else "Action"
+    return _action_element_admits(stmt.not_action, tuple(stmt.actions or ()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _action_element_admits(not_action: bool, actions: tuple[str, ...]) -> bool:
+    """The answer by content: trust policies repeat a handful of Action elements across all roles."""
+    element = "NotAction" if not_action else "Action"
     probe = parse_policy({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", element: list(stmt.actions or ()), "Resource": "*"}]})
+        {"Effect": "Allow", element: list(actions), "Resource": "*"}]})
     return evaluate([probe], RequestContext(action=ACTION), assume="allow").allowed
 
 

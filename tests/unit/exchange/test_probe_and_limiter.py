@@ -6,8 +6,9 @@ import logging
 import time
 
 import jwt
+import pytest
 
-from connector_health.exchange.probe import EXCHANGE_BOTO_CONFIG, forge_probe_token
+from connector_health.exchange.probe import EXCHANGE_BOTO_CONFIG, forge_probe_token, probe_key
 from connector_health.exchange.redact import REDACTED, Secret, protected
 from connector_health.exchange.runner import ProbeLimiter
 
@@ -30,6 +31,22 @@ def test_every_probe_has_its_own_key():
     b = forge_probe_token(ISSUER, "api://aud", "s").reveal()
     assert jwt.get_unverified_header(a)["kid"] != jwt.get_unverified_header(b)["kid"]
     assert a.rsplit(".", 1)[1] != b.rsplit(".", 1)[1]
+
+
+def test_a_run_signs_its_probes_with_one_key_of_its_own():
+    """One key per run (generating one costs tens of ms of CPU): every token still has its own kid and jti, and
+    the signature is the run key's, which no issuer's JWKS holds."""
+    key = probe_key()
+    a = forge_probe_token(ISSUER, "api://aud", "s", key=key).reveal()
+    b = forge_probe_token(ISSUER, "api://aud", "s", key=key).reveal()
+    for token in (a, b):
+        assert jwt.decode(token, key.public_key(), algorithms=["RS256"], audience="api://aud")["iss"] == ISSUER
+    assert jwt.get_unverified_header(a)["kid"] != jwt.get_unverified_header(b)["kid"]
+    assert jwt.decode(a, options={"verify_signature": False})["jti"] != \
+        jwt.decode(b, options={"verify_signature": False})["jti"]
+    other = forge_probe_token(ISSUER, "api://aud", "s").reveal()  # without a run key: a key of its own
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(other, key.public_key(), algorithms=["RS256"], audience="api://aud")
 
 
 def test_probes_are_never_retried():

@@ -158,7 +158,7 @@ def test_admin_access_severity_drops_when_a_boundary_caps_it():
     [critical] = _run("PERMS_ADMIN_ACCESS", ctx)
     assert critical.severity is Severity.CRITICAL and critical.details["allows_everything"]
     ctx.snapshot.roles["deploy"].boundary_arn = cap[0]
-    ctx.snapshot.__dict__.pop("_role_permissions")
+    ctx.snapshot.caches.pop("role_permissions")
     [capped] = _run("PERMS_ADMIN_ACCESS", ctx)
     assert capped.severity is Severity.HIGH and not capped.details["allows_everything"]
     assert "permissions boundary Cap" in capped.message

@@ -11,6 +11,7 @@ from connector_health.policy import (
     Effect,
     RequestContext,
     actions_allowed,
+    applicable_actions,
     evaluate,
     evaluate_with_boundary,
     find_duplicate_keys,
@@ -216,3 +217,34 @@ def test_condition_case_does_not_change_the_verdict_when_conditions_decide(condi
         assert verdicts([original], request) == verdicts([recased], recased_request)
 
 
+
+
+# --- (e) many literal actions at once --------------------------------------------------------------
+
+BATCH_POOL = ["s3:GetObject", "S3:getobject", "s3:PutObject", "s3:GetBucketPolicy", "iam:PassRole", "IAM:passrole",
+              "iam:CreatePolicyVersion", "ec2:DescribeInstances", "ec2:RunInstances", "sts:AssumeRoleWithWebIdentity",
+              "sts:AssumeRole", "kms:Decrypt", "aws-portal:ViewBilling", "sqs:SendMessage"] + [
+    f"svc{i}:Action{j}" for i in range(4) for j in range(20)]
+
+
+@SETTINGS
+@given(st.lists(documents(junk=True), min_size=1, max_size=3), st.none() | documents(),
+       st.lists(st.sampled_from(BATCH_POOL), min_size=64, max_size=120), requests,
+       st.sampled_from(["allow", "deny"]))
+def test_a_batch_of_literal_actions_gets_the_verdicts_of_one_action_at_a_time(identity, boundary, batch, request,
+                                                                             assume):
+    """The batch path (each statement's Action element matched against the whole batch, then only the actions a
+    statement names evaluated) gives exactly the verdicts of asking every action alone."""
+    docs = [parse_policy(d) for d in identity]
+    bounds = [parse_policy(boundary)] if boundary is not None else None
+    together = actions_allowed(docs, batch, request.resource, bounds, keys=request.keys, assume=assume,
+                               wildcards=request.wildcards)
+    assert list(together) == list(dict.fromkeys(batch))
+    named = applicable_actions(docs, batch, bounds)
+    assert named == [a for a in together if a in named]  # the order given, once each
+    for action in together:
+        [alone] = actions_allowed(docs, [action], request.resource, bounds, keys=request.keys, assume=assume,
+                                  wildcards=request.wildcards).values()
+        assert together[action] == alone, action
+        if action not in named:  # no statement names it: an empty policy set's verdict, whatever the question
+            assert alone.effect is Effect.IMPLICIT_DENY and alone.deciding == () and not alone.uncertain, action

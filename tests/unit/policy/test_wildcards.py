@@ -116,6 +116,27 @@ def test_a_compiled_set_matches_like_its_patterns_one_at_a_time(pattern_list, va
 
 
 @SETTINGS
+@given(st.lists(st.text(st.sampled_from(list("abAB:*?$")), max_size=8), min_size=1, max_size=6),
+       st.lists(st.text(st.sampled_from(list("ab:")), max_size=7), max_size=30), st.booleans(), st.booleans())
+def test_a_compiled_set_matches_in_bulk_like_one_value_at_a_time(pattern_list, values, split, ignore_case):
+    compiled = WildcardSet(pattern_list, ignore_case=ignore_case, split_service=split)
+    assert compiled.matching(values) == {v for v in values if compiled.match(v)}
+    assert compiled.matching(values) == {v for v in values
+                                         if any(reference_match(p, v, ignore_case) for p in pattern_list)}
+
+
+@SETTINGS
+@given(st.lists(st.text(st.sampled_from(list("abAB:*?")), max_size=8), min_size=1, max_size=6),
+       st.text(st.sampled_from(list("abAB:*?")), max_size=7), st.booleans(), st.booleans())
+def test_a_compiled_set_compares_patterns_like_its_patterns_one_at_a_time(pattern_list, query, split, ignore_case):
+    """Filing patterns by literal service (``split_service``) never changes a covers/overlaps answer."""
+    compiled = WildcardSet(pattern_list, ignore_case=ignore_case, split_service=split)
+    one_by_one = [compile_wildcard(p, ignore_case=ignore_case) for p in pattern_list]
+    assert compiled.covers(query) is any(p.covers(query) for p in one_by_one)
+    assert compiled.overlaps(query) is any(p.overlaps(query) for p in one_by_one)
+
+
+@SETTINGS
 @given(patterns, queries, st.lists(st.text(st.sampled_from(list("ab:")), max_size=3), min_size=4, max_size=4))
 def test_covers_and_overlaps_are_sound_on_instances(p, q, fillers):
     # An instance of q (its wildcards filled in): if p covers q, p matches it; if p matches it, they overlap.
