@@ -306,7 +306,10 @@ class StateStore:
         resolution to clear) is not written again, unless its `last_seen` is `LAST_SEEN_REFRESH_HOURS` old: an
         hourly run of an account with 1,000 open findings would otherwise rewrite 1,000 items to move one
         timestamp. Nothing that decides alerts depends on it: claims and settlements are their own conditional
-        writes on the notification fields, reminders read `last_alerted`, a resolution is always written."""
+        writes on the notification fields, reminders read `last_alerted`, a resolution is always written. What
+        it costs: the item's `last_seen` may lag the last run that saw the finding by up to that interval. The
+        run's records of open findings (what alerts and integrations read) carry the run's time; a resolution
+        carries the stored value, so its `last_seen` (Security Hub's LastObservedAt) may be up to a day early."""
         finding_text = finding_json(rec.finding)
         previous = self._loaded.get((account, connector), {}).get(rec.fingerprint)
         if _unchanged(previous, rec, finding_text):
