@@ -22,7 +22,7 @@ import boto3
 
 from .checks import Check, CheckContext, all_checks
 from .checks.monitor import ACCOUNT_WIDE
-from .collect.aws import BOTO_CONFIG, AccountSnapshot, SnapshotCollector
+from .collect.aws import BOTO_CONFIG, AccountSnapshot, SerializedSession, SnapshotCollector
 from .collect.stacks import inspect_stack
 from .collect.issuer import IssuerInspector, IssuerReport
 from .config import Config, Connector
@@ -244,12 +244,17 @@ def scan_account(
     checks = all_checks()
     available = _parts_available(snapshot)
 
+    # The two threads below (and the CloudTrail reader's, one per region) create clients from the scan's session.
+    shared = SerializedSession.of(collector.session)
+    secrets_session = (shared if secrets_session is None or secrets_session is collector.session
+                       else SerializedSession.of(secrets_session))
+
     def inspect_and_exchange() -> tuple[dict[str, IssuerReport], ExchangeResults | None]:
         reports = inspector.inspect_all(issuers)
         if not exchanges:
             return reports, None
         # Test exchanges against STS (forged probes, real tokens); the EXCHANGE_* checks read the results.
-        runner = ExchangeRunner(config, snapshot, reports, session=collector.session, inspector=inspector,
+        runner = ExchangeRunner(config, snapshot, reports, session=shared, inspector=inspector,
                                 secrets_session=secrets_session)
         return reports, runner.run(connectors)
 
@@ -258,12 +263,12 @@ def scan_account(
         stacks = {}
         for conn in connectors:
             if conn.stack_name:
-                cfn = collector.session.client("cloudformation", region_name=config.region, config=BOTO_CONFIG)
+                cfn = shared.client("cloudformation", region_name=config.region, config=BOTO_CONFIG)
                 stacks[conn.name] = inspect_stack(cfn, conn.stack_name)
         # The connectors' real exchanges, from CloudTrail (EXCHANGE_LIVE_*).
         live_results: LiveResults | None = None
         if live and config.live_exchanges.enabled:
-            live_results = collect_live_exchanges(config, collector.session, view, connectors, now=now,
+            live_results = collect_live_exchanges(config, shared, view, connectors, now=now,
                                                   state=live_state)
         return stacks, live_results
 

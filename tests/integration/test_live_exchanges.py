@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 
 import boto3
@@ -259,3 +260,32 @@ def test_explain_a_recorded_refusal(sandbox, tmp_path, capsys):
     statuses = [(s["name"], s["status"]) for s in explanation["stages"]]
     assert statuses[-1] == ("trust", "fail") and all(status == "pass" for _, status in statuses[:-1])
     assert "where the connector expects" in explanation["fix"]  # the config's expected session name
+
+
+def test_the_scan_never_creates_two_clients_of_one_session_at_once(sandbox, monkeypatch):
+    """boto3 sessions are not thread-safe (clients are): the scan's I/O threads and the CloudTrail readers (one per
+    region) create their clients one at a time, whichever thread asks."""
+    inside: dict[int, int] = {}
+    most = {"overlap": 0, "clients": 0}
+    guard = threading.Lock()
+    original = boto3.session.Session.client
+
+    def client(self, *args, **kwargs):
+        with guard:
+            inside[id(self)] = inside.get(id(self), 0) + 1
+            most["overlap"] = max(most["overlap"], inside[id(self)])
+            most["clients"] += 1
+        try:
+            time.sleep(0.02)  # a window wide enough for unserialised creations to meet
+            return original(self, *args, **kwargs)
+        finally:
+            with guard:
+                inside[id(self)] -= 1
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)
+    data = sandbox.config_dict()
+    data["live_exchanges"]["regions"] = ["us-east-1", "eu-west-1", "eu-central-1"]
+    session = boto3.session.Session()
+    result = scan_account(parse_config(data), session=session, secrets_session=session)
+    assert result.live.available and result.snapshot.api_calls["cloudtrail:LookupEvents"] == 3
+    assert most["clients"] >= 5 and most["overlap"] == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,40 @@ BOTO_CONFIG = BotoConfig(
     read_timeout=20,
     user_agent_extra="connector-health",
 )
+
+
+class SerializedSession:
+    """A boto3 session from which several threads may create clients. boto3's clients are thread-safe, its sessions
+    are not: creating clients from one session in parallel can fail (KeyError 'credential_provider' /
+    'endpoint_resolver', boto/boto3#1592; botocore's maintainers: "client creation shouldn't be done in parallel
+    using the same session"). Client and resource creation and credential resolution take one lock here; the
+    clients then run in parallel. Everything else is the wrapped session's."""
+
+    def __init__(self, session: boto3.session.Session) -> None:
+        self._session = session
+        self._lock = threading.RLock()
+
+    @classmethod
+    def of(cls, session: "boto3.session.Session | SerializedSession | None") -> "SerializedSession":
+        """`session` wrapped once (None: a new default session, as boto3.client() would use)."""
+        if isinstance(session, SerializedSession):
+            return session
+        return cls(session if session is not None else boto3.session.Session())
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._session.client(*args, **kwargs)
+
+    def resource(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._session.resource(*args, **kwargs)
+
+    def get_credentials(self) -> Any:
+        with self._lock:
+            return self._session.get_credentials()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..checks.base import connector_roles
-from ..collect.aws import BOTO_CONFIG, AccountSnapshot, ReadError, provider_key
+from ..collect.aws import BOTO_CONFIG, AccountSnapshot, ReadError, SerializedSession, provider_key
 from ..collect.cloudtrail import LOOKUP_ACTION, RETENTION, CloudTrailReader, LookupWindow
 from ..config import Config, Connector
 from .activity import ConnectorActivity, Diagnoser
@@ -205,7 +205,8 @@ def collect_live_exchanges(config: Config, session: Any, snapshot: AccountSnapsh
     settings = config.live_exchanges
     end = (now - dt.timedelta(minutes=settings.settle_minutes)).replace(microsecond=0)
     usable = [c for c in connectors if c.issuer and "{" not in c.issuer]
-    reader = reader or CloudTrailReader(session, rate=settings.requests_per_second,
+    # One reader thread per region, each creating its client from the session.
+    reader = reader or CloudTrailReader(SerializedSession.of(session), rate=settings.requests_per_second,
                                         max_events=settings.max_events_per_region)
     results = LiveResults(end=end, windows=[], activity={c.name: ConnectorActivity(c.name) for c in usable},
                           expected_hours={c.name: c.expected_activity_hours for c in usable if c.expected_activity_hours},
