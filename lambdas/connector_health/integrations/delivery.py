@@ -93,3 +93,15 @@ def pack(items: Sequence[T], size_of: Callable[[T], int], *, max_items: int, max
         batches[-1].append(item)
         used += size
     return batches
+
+
+def send_in_batches(send: Callable[[list[T]], list[Refusal[T]]], items: Sequence[T], size_of: Callable[[T], int], *,
+                    max_items: int, max_bytes: int, sleep: Callable[[float], None] | None = None
+                    ) -> dict[int, Refusal[T]]:
+    """`items` packed into batches and each sent with its retries: what is still refused, by `id` of the item."""
+    kwargs = {"sleep": sleep} if sleep is not None else {}
+    refused: dict[int, Refusal[T]] = {}
+    for batch in pack(items, size_of, max_items=max_items, max_bytes=max_bytes):
+        for refusal in send_with_retries(send, batch, **kwargs):
+            refused[id(refusal.item)] = refusal
+    return refused

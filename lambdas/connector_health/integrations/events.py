@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from ..bounds import clip, fit, utf8_len
-from .delivery import DeliveryReport, Refusal, pack, send_with_retries
+from .delivery import DeliveryReport, Refusal, send_in_batches
 from .feed import FeedChange
 from .references import doc_url
 
@@ -91,12 +91,8 @@ def put_events(client, changes: list[FeedChange], *, account: str, region: str, 
                                            final=code in FINAL_CODES))
         return refused
 
-    failed: dict[int, Refusal[FeedChange]] = {}
-    kwargs = {"sleep": sleep} if sleep is not None else {}
-    for batch in pack(changes, lambda f: entry_size(entries[id(f)]), max_items=BATCH_ENTRIES,
-                      max_bytes=REQUEST_BYTES - 1024):
-        for refusal in send_with_retries(send, batch, **kwargs):
-            failed[id(refusal.item)] = refusal
+    failed = send_in_batches(send, changes, lambda f: entry_size(entries[id(f)]), max_items=BATCH_ENTRIES,
+                             max_bytes=REQUEST_BYTES - 1024, sleep=sleep)
     for f in changes:
         if id(f) in failed:
             r = failed[id(f)]

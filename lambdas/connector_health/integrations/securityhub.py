@@ -29,7 +29,7 @@ from typing import Any
 
 from ..bounds import clip, fit, json_bytes
 from ..state.store import FindingRecord
-from .delivery import DeliveryReport, Refusal, pack, send_with_retries
+from .delivery import DeliveryReport, Refusal, send_in_batches
 from .references import doc_url
 
 CHANNEL = "securityhub"
@@ -190,11 +190,8 @@ def mirror(client, items: list[Mirrored], *, account: str, region: str, partitio
                 refused.append(Refusal(item, code, str(failed.get("ErrorMessage") or ""), final=code in FINAL_CODES))
         return refused
 
-    refused: dict[int, Refusal[Mirrored]] = {}
-    for batch in pack(items, lambda m: json_bytes(asff[id(m)]), max_items=BATCH_FINDINGS, max_bytes=BATCH_BYTES):
-        kwargs = {"sleep": sleep} if sleep is not None else {}
-        for refusal in send_with_retries(send, batch, **kwargs):
-            refused[id(refusal.item)] = refusal
+    refused = send_in_batches(send, items, lambda m: json_bytes(asff[id(m)]), max_items=BATCH_FINDINGS,
+                              max_bytes=BATCH_BYTES, sleep=sleep)
     for item in items:
         if id(item) in refused:
             r = refused[id(item)]
