@@ -224,7 +224,7 @@ class AccountSnapshot:
             index = {}
             for role in self.roles.values():
                 named = {value for statement in self.trust_document(role).all_statements
-                         for value in ((statement.principals or {}).get("Federated") or ())}
+                         for value in statement.federated}
                 for value in named:
                     index.setdefault(value, []).append(role)
             self.caches["roles_by_federated"] = index

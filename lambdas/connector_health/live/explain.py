@@ -162,7 +162,7 @@ class PolicySource:
     def federated(self) -> list[str]:
         if self.document is None:
             return []
-        return [v for s in self.document.statements for v in ((s.principals or {}).get("Federated") or ())]
+        return [v for s in self.document.statements for v in s.federated]
 
     def role_arn(self, role: str | None) -> str:
         """The ARN of `role` (name or ARN) in the account; offline, the file's role (`get-role` output) or the file."""
@@ -257,7 +257,7 @@ def _provider_arn(policy: PolicyDocument, view: AccountView, iss_key: str | None
     if provider is not None:
         return provider.arn
     suffix = f":oidc-provider/{iss_key}"
-    named = [v for s in policy.statements for v in ((s.principals or {}).get("Federated") or ()) if v.endswith(suffix)]
+    named = [v for s in policy.statements for v in s.federated if v.endswith(suffix)]
     return named[0] if named else f"arn:aws:iam::{view.account or '111122223333'}{suffix if iss_key else ':oidc-provider/?'}"
 
 

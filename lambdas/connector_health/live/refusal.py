@@ -169,7 +169,7 @@ def explain_trust(policy: PolicyDocument, request) -> TrustExplanation:
     for statement in policy.statements:
         if not statement.is_allow:
             continue
-        out.federated.extend(v for v in ((statement.principals or {}).get("Federated") or ()) if v not in out.federated)
+        out.federated.extend(v for v in statement.federated if v not in out.federated)
         if not _names_caller(policy, statement, request):
             continue
         for clause in statement.conditions:

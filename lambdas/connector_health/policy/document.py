@@ -163,6 +163,11 @@ class Statement:
     def is_deny(self) -> bool:
         return self.effect == "Deny"
 
+    @property
+    def federated(self) -> tuple[str, ...]:
+        """The values of the statement's Federated principal (empty when it names none)."""
+        return (self.principals or {}).get("Federated") or ()
+
 
 @dataclass(eq=False)
 class PolicyDocument:

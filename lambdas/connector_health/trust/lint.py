@@ -76,7 +76,7 @@ def read_policy_file(path: Path) -> tuple[str, str, str]:
 
 
 def _federated_values(document: PolicyDocument) -> list[str]:
-    return [v for s in document.all_statements for v in ((s.principals or {}).get("Federated") or ())]
+    return [v for s in document.all_statements for v in s.federated]
 
 
 def issuer_key_of(value: str) -> str | None:
