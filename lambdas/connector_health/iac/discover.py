@@ -53,7 +53,8 @@ class Found:
     skipped: list[str] = field(default_factory=list)  # named files that are none of the kinds (skip_unrecognised)
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A file's UTF-8 text (a byte-order mark accepted), at most MAX_TEXT_BYTES; InputError with one line otherwise."""
     try:
         size = path.stat().st_size
         if size > MAX_TEXT_BYTES:
@@ -87,7 +88,7 @@ def classify(path: Path, *, explicit: bool) -> Input | None:
     """The input a file is, or None when it is none of the kinds lint-trust reads."""
     if path.name == MANIFEST and is_assembly(path.parent):
         return Input(path.parent, "assembly", explicit=explicit)
-    text = _read_text(path)
+    text = read_text(path)
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         if not explicit and not _JSON_HINT.search(text[:HINT_SPAN]):

@@ -42,7 +42,7 @@ from ..policy import parse_policy
 from ..policy.document import DuplicateKey
 from ..presets import PRESET_NAMES, load_preset
 from .analysis import BUILTIN_FEDERATIONS, _sentence, analyze_trust
-from .lint import LintInputError, caller_values, findings_of, issuer_key_of, lint_policy, lint_trust
+from .lint import LintInputError, caller_values, findings_of, issuer_key_of, lint_policy, lint_trust_text
 from .profiles import profile_for_issuer, profile_for_preset, unknown_caller_keys
 
 STRUCTURAL = ("TRUST_INVALID_DOCUMENT", "TRUST_DUPLICATE_KEY", "TRUST_WILDCARD_PRINCIPAL")
@@ -153,8 +153,9 @@ class _Context:
     def lint_policy_file(self, item: Input) -> list[Finding]:
         if item.explicit:
             # `lint-trust FILE` as before (its one-line errors included); the findings gain their location.
-            findings = lint_trust(item.path, preset=self.options.preset, issuer=self.options.issuer,
-                                  caller=self.options.caller, provider_audiences=self.options.provider_audiences)
+            findings = lint_trust_text(item.data, str(item.path), preset=self.options.preset,
+                                       issuer=self.options.issuer, caller=self.options.caller,
+                                       provider_audiences=self.options.provider_audiences)
             self.caller_applied = True
             tree = _policy_tree(item.data)
             role = RoleTrust(file=item.path, resource=item.path.name, resource_type="trust policy",

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..checks import get_check
 from ..findings import Finding, sort_findings
+from ..iac.discover import InputError, read_text
 from ..policy import PolicyDocument, parse_policy
 from ..policy.document import DuplicateKey
 from ..presets import PRESET_NAMES, load_preset
@@ -60,13 +61,9 @@ def _load(text: str, where: str) -> tuple[str, str, str]:
 
 def _read(path: Path) -> str:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise LintInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise LintInputError(f"{path}: not UTF-8 text") from None
+        return read_text(path)
+    except InputError as exc:
+        raise LintInputError(str(exc)) from None
 
 
 def read_policy_file(path: Path) -> tuple[str, str, str]:
@@ -208,7 +205,14 @@ def lint_trust(path: str | Path, *, preset: str | None = None, issuer: str | Non
                caller: list[str] | None = None, provider_audiences: Iterable[str] | None = None) -> list[Finding]:
     """`lint-trust FILE`: a trust-policy file or `aws iam get-role` output (a UTF-8 byte-order mark is accepted)."""
     path = Path(path)
-    text, resource, account = _load(_read(path), str(path))
+    return lint_trust_text(_read(path), str(path), preset=preset, issuer=issuer, caller=caller,
+                           provider_audiences=provider_audiences)
+
+
+def lint_trust_text(file_text: str, where: str, *, preset: str | None = None, issuer: str | None = None,
+                    caller: list[str] | None = None, provider_audiences: Iterable[str] | None = None) -> list[Finding]:
+    """`lint_trust` of a file already read (`where` names it in the findings and the one-line errors)."""
+    text, resource, account = _load(file_text, where)
     return lint_policy(text, preset=preset, issuer=issuer, provider_audiences=provider_audiences, caller=caller,
                        resource=resource, account=account)
 
@@ -231,4 +235,5 @@ def _named_preset_audiences(document: PolicyDocument, issuer_key: str, preset_au
     return tuple(a for a in preset_auds if a in written)
 
 
-__all__ = ["LintInputError", "caller_values", "findings_of", "issuer_key_of", "lint_policy", "lint_trust"]
+__all__ = ["LintInputError", "caller_values", "findings_of", "issuer_key_of", "lint_policy", "lint_trust",
+           "lint_trust_text"]
